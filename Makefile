@@ -1,0 +1,45 @@
+# FacePass developer commands. Quick start: `make run` (the real stack + API), `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test test-slow lint format clean-state help
+
+help:
+	@echo "make run        start the embedded stack and the services (Ctrl-C stops everything)"
+	@echo "make test       run the test suite (starts its own embedded servers)"
+	@echo "make test-slow  run the slow fault and load tests"
+	@echo "make lint       ruff (lint + format check) and mypy"
+	@echo "make format     apply ruff formatting and safe fixes"
+
+# The virtualenv is (re)built when the dependency pins change.
+$(STAMP): pyproject.toml requirements/constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/facepass up
+
+test: install
+	$(BIN)/pytest
+
+test-slow: install
+	$(BIN)/pytest -m slow
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean-state:
+	rm -rf .facepass

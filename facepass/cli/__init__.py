@@ -1,0 +1,28 @@
+"""The `facepass` command: one entry point for the stack, the services and the tools.
+
+Each sub-command lives in its own module and is registered here.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="facepass",
+    help="FacePass: face search for event photography.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    # Imported here so that `facepass --help` stays fast and modules stay independent.
+    from facepass.cli import db_cmd, stack_cmd
+
+    stack_cmd.register(app)
+    db_cmd.register(app)
+
+
+def main() -> None:
+    _register()
+    app()

@@ -1,0 +1,140 @@
+"""One supervised server process: start, find again, stop.
+
+A server started by `facepass up` runs in its own session (so a Ctrl-C in the terminal does not
+hit it before its dependants are stopped) and receives SIGTERM if the process that started it
+dies (Linux parent-death signal), so nothing is orphaned even after a `kill -9` of the
+supervisor. A pid file in the state directory lets a second `facepass up` (or the test harness)
+find and reuse a server that is already running instead of starting a second copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+_PR_SET_PDEATHSIG = 1
+
+
+class StackError(RuntimeError):
+    """The embedded stack could not be started; the message says which server and why."""
+
+
+def _die_with_parent(signum: int) -> Callable[[], None]:
+    def set_parent_death_signal() -> None:  # pragma: no cover - runs between fork and exec
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signum)
+
+    return set_parent_death_signal
+
+
+def port_is_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+def wait_until(
+    check: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.2
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval)
+    raise StackError(f"{what} did not become ready within {timeout:.0f} s")
+
+
+@dataclass
+class ManagedProcess:
+    """A server binary run from `facepass up`, identified by `name` within one state directory."""
+
+    name: str
+    argv: Sequence[str]
+    run_dir: Path
+    log_file: Path
+    env: Mapping[str, str] | None = None
+    user: str | None = None
+    cwd: Path | None = None
+    #: The signal that asks this server for a clean, prompt shutdown.
+    stop_signal: int = signal.SIGTERM
+
+    @property
+    def pid_file(self) -> Path:
+        return self.run_dir / f"{self.name}.pid"
+
+    def running_pid(self) -> int | None:
+        """Pid of our server if the pid file points at a live process running our binary.
+
+        The executable is compared, not the command line: servers such as Valkey rewrite their
+        process title.
+        """
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            proc = psutil.Process(pid)
+            same_binary = os.path.realpath(proc.exe()) == os.path.realpath(self.argv[0])
+            if proc.status() == psutil.STATUS_ZOMBIE or not same_binary:
+                return None
+        except (OSError, ValueError, psutil.Error):
+            return None
+        return pid
+
+    def start(self) -> int:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        if self.env:
+            env.update(self.env)
+        with self.log_file.open("ab") as log:
+            proc = subprocess.Popen(
+                list(self.argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.cwd,
+                user=self.user,
+                start_new_session=True,
+                preexec_fn=_die_with_parent(self.stop_signal),
+            )
+        self.pid_file.write_text(f"{proc.pid}\n")
+        self._popen = proc
+        return proc.pid
+
+    def exited_early(self) -> str | None:
+        """If the process we just started has already exited, the tail of its log."""
+        popen: subprocess.Popen[bytes] | None = getattr(self, "_popen", None)
+        if popen is None or popen.poll() is None:
+            return None
+        try:
+            tail = self.log_file.read_text(errors="replace").splitlines()[-15:]
+        except OSError:
+            tail = []
+        return f"exited with code {popen.returncode}; last log lines:\n" + "\n".join(tail)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM, wait, then SIGKILL; removes the pid file."""
+        pid = self.running_pid()
+        if pid is not None:
+            with contextlib.suppress(psutil.Error):
+                proc = psutil.Process(pid)
+                proc.send_signal(self.stop_signal)
+                try:
+                    proc.wait(timeout)
+                except psutil.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+        popen: subprocess.Popen[bytes] | None = getattr(self, "_popen", None)
+        if popen is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                popen.wait(1)
+        self.pid_file.unlink(missing_ok=True)

@@ -1,0 +1,108 @@
+"""`facepass up` as users run it: banner, Ctrl-C / SIGTERM / kill -9 leave no server behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from libs.common.settings import Settings
+from tests.support.stack import stack_settings
+
+FACEPASS = str(Path(sys.executable).parent / "facepass")
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "S3_", "KAFKA_"))}
+    env.update(
+        POSTGRES_PORT=str(settings.postgres.port),
+        POSTGRES_PASSWORD=settings.postgres.password.get_secret_value(),
+        REDIS_PORT=str(settings.redis.port),
+        S3_ENDPOINT=settings.s3.endpoint,
+        S3_BUCKET=settings.s3.bucket,
+        KAFKA_BOOTSTRAP=settings.kafka.bootstrap,
+        KAFKA_PARTITIONS="2",
+        FACEPASS_STATE_DIR=str(settings.stack.state_dir),
+    )
+    return env
+
+
+def _server_pids(state_dir: Path) -> list[int]:
+    """Pids of the servers `facepass up` started, from their pid files."""
+    return [int(f.read_text()) for f in sorted((state_dir / "run").glob("*.pid"))]
+
+
+def _alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                alive.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def _start_up(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [FACEPASS, "up"], env=_env(settings), stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 120
+    while "Press Ctrl-C to stop." not in log.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"facepass up did not come up:\n{log.read_text(errors='replace')}")
+        time.sleep(0.3)
+    return proc
+
+
+def _wait_gone(pids: list[int], timeout: float = 30) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while (left := _alive(pids)) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    return left
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_up_prints_endpoints_and_stops_cleanly(tmp_path: Path, signum: int) -> None:
+    settings = stack_settings(tmp_path / "state")
+    log = tmp_path / "up.log"
+    proc = _start_up(settings, log)
+    text = log.read_text()
+    assert f"127.0.0.1:{settings.postgres.port}" in text
+    assert settings.s3.endpoint in text
+    assert f"127.0.0.1:{settings.redis.port}" in text
+    assert settings.kafka.bootstrap in text
+    assert settings.postgres.password.get_secret_value() not in text
+    pids = _server_pids(tmp_path / "state")
+    assert len(_alive(pids)) == 4
+    proc.send_signal(signum)
+    assert proc.wait(60) == 0
+    assert _wait_gone(pids) == []
+    assert _server_pids(tmp_path / "state") == []
+
+
+def test_servers_die_with_a_killed_supervisor(tmp_path: Path) -> None:
+    settings = stack_settings(tmp_path / "state")
+    proc = _start_up(settings, tmp_path / "up.log")
+    pids = _server_pids(tmp_path / "state")
+    assert len(_alive(pids)) == 4
+    proc.kill()
+    proc.wait(10)
+    assert _wait_gone(pids) == []
+
+
+def test_bad_setting_exits_with_a_message_naming_it(tmp_path: Path) -> None:
+    env = dict(os.environ, POSTGRES_PORT="not-a-port", POSTGRES_PASSWORD="s3cr3t-value!")
+    result = subprocess.run(
+        [FACEPASS, "up", "--state-dir", str(tmp_path)], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "POSTGRES_PORT" in result.stderr
+    assert "s3cr3t-value!" not in result.stderr + result.stdout

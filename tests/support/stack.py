@@ -1,0 +1,63 @@
+"""Settings for a throwaway embedded stack on free ports in a temporary state directory."""
+
+from __future__ import annotations
+
+import random
+import socket
+from pathlib import Path
+
+from libs.common.settings import (
+    KafkaSettings,
+    PostgresSettings,
+    RedisSettings,
+    S3Settings,
+    Settings,
+    StackSettings,
+    load_settings,
+)
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(rng: random.Random) -> int:
+    while True:
+        port = rng.randrange(20_000, 40_000)
+        if _free(port):
+            return port
+
+
+def free_s3_port(rng: random.Random) -> int:
+    """A port P with P..P+4 and their gRPC twins (+10000) free, as SeaweedFS needs."""
+    while True:
+        port = rng.randrange(20_000, 40_000)
+        if all(_free(p) and _free(p + 10_000) for p in range(port, port + 5)):
+            return port
+
+
+def stack_settings(state_dir: Path, *, seed: int | None = None) -> Settings:
+    """Settings whose four servers are embedded, on free ports, with data in `state_dir`."""
+    rng = random.Random(seed)
+    taken: set[int] = set()
+
+    def pick() -> int:
+        while (port := free_port(rng)) in taken:
+            pass
+        taken.add(port)
+        return port
+
+    s3_port = free_s3_port(rng)
+    taken.update(range(s3_port, s3_port + 5))
+    return load_settings(
+        postgres=PostgresSettings(host="127.0.0.1", port=pick(), password="test-password"),
+        redis=RedisSettings(host="127.0.0.1", port=pick()),
+        s3=S3Settings(endpoint=f"http://127.0.0.1:{s3_port}", bucket="facepass-test"),
+        kafka=KafkaSettings(bootstrap=f"127.0.0.1:{pick()}", partitions=4),
+        stack=StackSettings(state_dir=state_dir, start_timeout_s=90),
+    )
