@@ -17,10 +17,12 @@ app = typer.Typer(
 
 def _register() -> None:
     # Imported here so that `facepass --help` stays fast and modules stay independent.
-    from facepass.cli import db_cmd, stack_cmd
+    from facepass.cli import db_cmd, faces_cmd, serve_cmd, stack_cmd
 
     stack_cmd.register(app)
+    serve_cmd.register(app)
     db_cmd.register(app)
+    faces_cmd.register(app)
 
 
 def main() -> None:

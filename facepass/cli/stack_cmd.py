@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from pathlib import Path
 from types import FrameType
@@ -10,6 +11,7 @@ import typer
 
 from facepass.bootstrap import prepare_dependencies
 from facepass.cli.common import STATE_DIR_OPTION, settings_or_exit
+from facepass.server import PortInUseError, check_http_port, serve, targets
 from libs.stack.process import StackError
 from libs.stack.stack import EmbeddedStack
 
@@ -18,22 +20,39 @@ def _sigterm_as_interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def up(state_dir: Path | None = STATE_DIR_OPTION) -> None:
+SERVE_OPTION = typer.Option(
+    "all", "--target", "-t", help="Services to run once the stack is up ('none': only the stack)."
+)
+
+
+def up(state_dir: Path | None = STATE_DIR_OPTION, target: str = SERVE_OPTION) -> None:
     """Start PostgreSQL+pgvector, S3, the Kafka broker and Valkey (those not external), migrate
-    the database, create the bucket and topics, and serve until Ctrl-C / SIGTERM."""
+    the database, create the bucket and topics, then serve the API until Ctrl-C / SIGTERM."""
+    if target != "none" and target not in targets():
+        typer.echo(f"unknown target {target!r}; choose from none, {', '.join(targets())}", err=True)
+        raise typer.Exit(code=2)
     settings = settings_or_exit("stack", state_dir=state_dir)
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     stack = EmbeddedStack(settings)
     try:
+        if target != "none":
+            check_http_port(settings)
         stack.start()
         prepare_dependencies(settings)
         typer.echo(f"FacePass stack is up (state in {stack.state_dir}):")
         for line in stack.banner():
             typer.echo(line)
+        if target == "none":
+            typer.echo("Press Ctrl-C to stop.")
+            while True:
+                signal.pause()
+        http = settings.http
+        typer.echo(
+            f"  api       http://{http.host}:{http.port}/api/v2 (target {target}; docs at /docs)"
+        )
         typer.echo("Press Ctrl-C to stop.")
-        while True:
-            signal.pause()
-    except StackError as exc:
+        asyncio.run(serve(settings, target))
+    except (StackError, PortInUseError) as exc:
         typer.echo(f"facepass up: {exc}", err=True)
         raise typer.Exit(code=1) from exc
     except KeyboardInterrupt:

@@ -10,6 +10,7 @@ before anything is rendered.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import uuid
 from collections.abc import Iterator, Mapping, MutableMapping
@@ -19,6 +20,8 @@ from typing import Any
 import structlog
 
 REQUEST_ID_HEADER = "x-request-id"
+#: What a caller-supplied request id may look like; anything else is replaced (no log injection).
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 _SECRET_KEYS = (
     "password",
@@ -106,6 +109,6 @@ def request_id_from_headers(headers: Mapping[str, Any] | None) -> str:
         value = headers.get(REQUEST_ID_HEADER)
         if isinstance(value, bytes):
             value = value.decode("ascii", "replace")
-        if isinstance(value, str) and 0 < len(value) <= 128:
+        if isinstance(value, str) and _SAFE_REQUEST_ID.fullmatch(value):
             return value
     return new_request_id()

@@ -214,7 +214,7 @@ class FaceSettings(_Group):
         "square); 0 turns the detail pass off.",
     )
     min_sharpness: float = Field(
-        default=0.0,
+        default=10.0,
         ge=0.0,
         description="Quality gate: least variance of the Laplacian on the 112 px aligned "
         "face; below it a face is rejected as blurry.",
@@ -227,6 +227,71 @@ class FaceSettings(_Group):
     @classmethod
     def _providers_from_csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+
+class EmbedderSettings(_Group):
+    """The embedder consumer group (EMBEDDER_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="EMBEDDER_")
+
+    batch_size: int = Field(default=16, ge=1, le=500, description="Most records per batch.")
+    batch_wait_ms: int = Field(
+        default=200, ge=1, description="How long a poll waits to fill a batch."
+    )
+    download_concurrency: int = Field(default=8, ge=1, description="Parallel S3 fetches.")
+    missing_object_attempts: int = Field(
+        default=3, ge=1, description="Fetches of a missing S3 object before it goes to the DLQ."
+    )
+    retry_max_s: float = Field(
+        default=30.0, gt=0, description="Longest back-off between retries of a failed batch."
+    )
+
+
+class SearchSettings(_Group):
+    """The search API and the limits of every public route (SEARCH_*, RATE_LIMIT_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="SEARCH_")
+
+    default_limit: int = Field(default=100, ge=1, le=1000)
+    min_threshold: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="Lowest threshold a caller may ask for: lower ones would list strangers.",
+    )
+    cache_ttl_s: int = Field(default=300, ge=0, description="0 turns the result cache off.")
+    url_expires_s: int = Field(default=3600, ge=60, description="Presigned photo URL lifetime.")
+    rate_limit_per_minute: int = Field(
+        default=60, ge=0, description="Searches per client IP per minute; 0 = no limit."
+    )
+    keyed_rate_limit_per_minute: int = Field(
+        default=1200,
+        ge=0,
+        validation_alias="RATE_LIMIT_API_KEY_PER_MINUTE",
+        description="Requests per API key per minute on keyed routes; 0 = no limit.",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias="TRUSTED_PROXIES",
+        description="Proxy addresses/CIDRs whose X-Forwarded-For is believed.",
+    )
+    cache_secret: SecretStr | None = Field(
+        default=None,
+        description="Key of the keyed hash of selfies in cache keys; unset = one generated "
+        "and shared through Redis.",
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies_from_csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
+        return value
 
 
 class StackSettings(_Group):
@@ -255,6 +320,8 @@ class Settings(BaseModel):
     s3: S3Settings = Field(default_factory=S3Settings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     face: FaceSettings = Field(default_factory=FaceSettings)
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
     stack: StackSettings = Field(default_factory=StackSettings)
 
 

@@ -6,11 +6,13 @@ command line, which creates buckets before any service starts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+from aiobotocore.session import get_session as get_aio_session
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from botocore.session import get_session
 
 from libs.common.settings import S3Settings
@@ -46,3 +48,95 @@ def ensure_buckets_sync(s3: S3Settings, buckets: Iterable[str]) -> None:
                 client.create_bucket(Bucket=bucket)
     finally:
         client.close()
+
+
+def photo_object_key(session_id: str, photo_id: str, content_sha256: str) -> str:
+    """Key of a photo FacePass stores: under its session, named by its content.
+
+    Naming by content means re-uploading different bytes never overwrites the object that the
+    indexed faces still point at; ids are validated (no `/`, no `..`) before they get here.
+    """
+    return f"sessions/{session_id}/photos/{photo_id}/{content_sha256[:32]}"
+
+
+class ObjectNotFoundError(LookupError):
+    """The referenced object does not exist (a permanent failure for that photo)."""
+
+
+class StorageUnavailableError(ConnectionError):
+    """S3 did not answer or failed in a way that may pass (retry later)."""
+
+
+class ObjectStore:
+    """The S3 operations FacePass needs, over one long-lived aiobotocore client."""
+
+    def __init__(self, s3: S3Settings) -> None:
+        self.settings = s3
+        self.bucket = s3.bucket
+        self._stack = AsyncExitStack()
+        self._client: Any = None
+
+    async def open(self) -> ObjectStore:
+        session = get_aio_session()
+        self._client = await self._stack.enter_async_context(
+            session.create_client("s3", **client_kwargs(self.settings))
+        )
+        return self
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+    @asynccontextmanager
+    async def _errors(self, bucket: str, key: str = "") -> AsyncIterator[None]:
+        try:
+            yield
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in {"NoSuchKey", "404", "NoSuchBucket", "NotFound"}:
+                raise ObjectNotFoundError(f"s3://{bucket}/{key} does not exist") from exc
+            raise StorageUnavailableError(f"S3 error {code or 'unknown'}") from exc
+        except (BotoCoreError, OSError, TimeoutError) as exc:
+            raise StorageUnavailableError(f"S3 unreachable: {type(exc).__name__}") from exc
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        async with self._errors(self.bucket, key):
+            await self._client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
+            )
+
+    async def get(self, key: str, bucket: str | None = None) -> bytes:
+        bucket = bucket or self.bucket
+        async with self._errors(bucket, key):
+            response = await self._client.get_object(Bucket=bucket, Key=key)
+            async with response["Body"] as stream:
+                data: bytes = await stream.read()
+                return data
+
+    async def delete(self, keys: list[str]) -> None:
+        """Delete objects of our bucket (missing ones are fine)."""
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            async with self._errors(self.bucket):
+                await self._client.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True},
+                )
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        async with self._errors(self.bucket, prefix):
+            paginator = self._client.get_paginator("list_objects_v2")
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                keys.extend(item["Key"] for item in page.get("Contents", []))
+        return keys
+
+    async def presigned_url(self, key: str, expires_s: int) -> str:
+        async with self._errors(self.bucket, key):
+            url: str = await self._client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s
+            )
+            return url
+
+    async def ping(self) -> None:
+        async with self._errors(self.bucket):
+            await self._client.head_bucket(Bucket=self.bucket)

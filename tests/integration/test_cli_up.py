@@ -49,9 +49,9 @@ def _alive(pids: list[int]) -> list[int]:
     return alive
 
 
-def _start_up(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+def _start_up(settings: Settings, log: Path, *args: str) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [FACEPASS, "up"], env=_env(settings), stdout=log.open("wb"), stderr=subprocess.STDOUT
+        [FACEPASS, "up", *args], env=_env(settings), stdout=log.open("wb"), stderr=subprocess.STDOUT
     )
     deadline = time.monotonic() + 120
     while "Press Ctrl-C to stop." not in log.read_text(errors="replace"):
@@ -73,7 +73,7 @@ def _wait_gone(pids: list[int], timeout: float = 30) -> list[int]:
 def test_up_prints_endpoints_and_stops_cleanly(tmp_path: Path, signum: int) -> None:
     settings = stack_settings(tmp_path / "state")
     log = tmp_path / "up.log"
-    proc = _start_up(settings, log)
+    proc = _start_up(settings, log, "--target", "none")
     text = log.read_text()
     assert f"127.0.0.1:{settings.postgres.port}" in text
     assert settings.s3.endpoint in text
@@ -90,7 +90,7 @@ def test_up_prints_endpoints_and_stops_cleanly(tmp_path: Path, signum: int) -> N
 
 def test_servers_die_with_a_killed_supervisor(tmp_path: Path) -> None:
     settings = stack_settings(tmp_path / "state")
-    proc = _start_up(settings, tmp_path / "up.log")
+    proc = _start_up(settings, tmp_path / "up.log", "--target", "none")
     pids = _server_pids(tmp_path / "state")
     assert len(_alive(pids)) == 4
     proc.kill()
@@ -106,3 +106,62 @@ def test_bad_setting_exits_with_a_message_naming_it(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "POSTGRES_PORT" in result.stderr
     assert "s3cr3t-value!" not in result.stderr + result.stdout
+
+
+def test_up_serves_the_api_and_a_second_up_finds_the_same_data(tmp_path: Path) -> None:
+    """`make run` twice: the photo indexed in the first run is still there in the second."""
+    import httpx
+
+    from tests.support.data import T1
+    from tests.support.processes import API_KEY, wait_healthy
+    from tests.support.stack import free_port
+
+    settings = stack_settings(tmp_path / "state")
+    port = free_port(__import__("random").Random())
+    env = {**_env(settings), "FACEPASS_PORT": str(port), "API_KEYS": API_KEY}
+    base = f"http://127.0.0.1:{port}"
+    for run in range(2):
+        log = tmp_path / f"up-{run}.log"
+        proc = subprocess.Popen(
+            [FACEPASS, "up"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+        )
+        try:
+            wait_healthy(base, proc, log)
+            headers = {"X-API-Key": API_KEY}
+            if run == 0:
+                response = httpx.post(
+                    f"{base}/api/v2/index",
+                    headers=headers,
+                    data={"photo_id": "kept", "session_id": "demo"},
+                    files={"file": ("t1.jpg", T1.read_bytes(), "image/jpeg")},
+                    timeout=30,
+                )
+                assert response.status_code == 202
+            deadline = time.monotonic() + 60
+            status: dict[str, object] = {}
+            while time.monotonic() < deadline:
+                status = httpx.get(f"{base}/api/v2/photos/kept", headers=headers).json()
+                if status.get("status") == "indexed":
+                    break
+                time.sleep(0.3)
+            assert status.get("faces_indexed") == 6, status
+            pids = _server_pids(tmp_path / "state")
+        finally:
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(90) == 0
+        assert _wait_gone(pids) == []
+
+
+def test_a_busy_api_port_is_named(tmp_path: Path) -> None:
+    import socket
+
+    settings = stack_settings(tmp_path / "state")
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        env = {**_env(settings), "FACEPASS_PORT": str(port)}
+        result = subprocess.run([FACEPASS, "up"], env=env, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert f"port {port} (FACEPASS_PORT)" in result.stderr
+    assert not (tmp_path / "state" / "run").exists() or _server_pids(tmp_path / "state") == []

@@ -13,7 +13,7 @@ from libs.common.db.migrate import Migrator, export_scripts
 from libs.common.settings import PostgresSettings, Settings
 
 REPO = Path(__file__).resolve().parents[2]
-V2_TABLES = {"sessions", "photos", "face_embeddings", "erased_sessions"}
+V2_TABLES = {"sessions", "photos", "face_embeddings", "erased_sessions", "erased_photos"}
 
 
 def _superuser(settings: Settings, dbname: str = "postgres") -> psycopg.Connection:

@@ -40,7 +40,9 @@ def _s3(settings: Settings):  # type: ignore[no-untyped-def]
 def test_postgres_answers_with_pgvector_over_tcp_with_password(stack: Settings) -> None:
     with _pg(stack) as conn:
         version = conn.execute("SHOW server_version").fetchone()[0]
-        ext = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+        ext = conn.execute(
+            "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
+        ).fetchone()
         distance = conn.execute("SELECT '[1,0]'::vector <=> '[0,1]'::vector").fetchone()[0]
     assert version.startswith("18.")
     assert ext is not None
@@ -93,7 +95,9 @@ async def _produce(settings: Settings, topic: str, values: list[bytes]) -> None:
         await producer.stop()
 
 
-async def _consume_and_commit(settings: Settings, topic: str, group: str, count: int) -> list[bytes]:
+async def _consume_and_commit(
+    settings: Settings, topic: str, group: str, count: int
+) -> list[bytes]:
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=settings.kafka.bootstrap,

@@ -26,7 +26,11 @@ def test_json_lines_carry_service_level_and_context_ids(capsys: pytest.CaptureFi
     assert inside["service"] == "embedder"
     assert inside["level"] == "info"
     assert inside["event"] == "photo indexed"
-    assert (inside["request_id"], inside["photo_id"], inside["session_id"]) == ("req-1", "p-9", "s-3")
+    assert (inside["request_id"], inside["photo_id"], inside["session_id"]) == (
+        "req-1",
+        "p-9",
+        "s-3",
+    )
     assert inside["faces"] == 6
     assert "request_id" not in outside
 

@@ -1,0 +1,160 @@
+"""The long-lived resources of one FacePass process, opened once and shared by its services.
+
+A process running several targets (the `all` mode) opens each resource once: one database pool,
+one S3 client, one Kafka broker, one Redis client, one face engine and one inference thread
+pool, whatever the number of services using them. Each service declares what it needs; the
+process opens the union.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import asyncpg
+from faststream.kafka import KafkaBroker
+from redis.asyncio import Redis
+
+from libs.common.db.pool import create_pool
+from libs.common.face.engine import FaceEngine
+from libs.common.log import get_logger
+from libs.common.settings import Settings
+from libs.common.storage import ObjectStore
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+
+class Need(StrEnum):
+    """A resource a service can ask for."""
+
+    DB = "postgres"
+    S3 = "s3"
+    KAFKA = "kafka"
+    REDIS = "redis"
+    ENGINE = "model"
+
+
+class DependencyUnavailableError(ConnectionError):
+    """A server the request needs is down; HTTP answers 503 with Retry-After."""
+
+    def __init__(self, dependency: str, detail: str = "") -> None:
+        super().__init__(f"{dependency} unavailable{': ' + detail if detail else ''}")
+        self.dependency = dependency
+
+
+def create_broker(settings: Settings) -> KafkaBroker:
+    """A FastStream Kafka broker for the KAFKA_* settings (publishing and subscribing)."""
+    return KafkaBroker(
+        settings.kafka.bootstrap,
+        enable_idempotence=settings.kafka.enable_idempotence,
+        acks="all",
+        client_id=f"facepass-{settings.app.app_version}",
+        request_timeout_ms=10_000,
+        graceful_timeout=30.0,
+        logger=None,
+    )
+
+
+@dataclass
+class Runtime:
+    """Handles to the servers and models one process uses. Absent ones are None."""
+
+    settings: Settings
+    needs: frozenset[Need]
+    db: asyncpg.Pool | None = None
+    store: ObjectStore | None = None
+    broker: KafkaBroker | None = None
+    redis: Redis | None = None
+    engine: FaceEngine | None = None
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(thread_name_prefix="facepass-cpu")
+    )
+
+    def pool(self) -> asyncpg.Pool:
+        if self.db is None:
+            raise DependencyUnavailableError(Need.DB, "no database pool in this process")
+        return self.db
+
+    def objects(self) -> ObjectStore:
+        if self.store is None:
+            raise DependencyUnavailableError(Need.S3, "no S3 client in this process")
+        return self.store
+
+    def kafka(self) -> KafkaBroker:
+        if self.broker is None:
+            raise DependencyUnavailableError(Need.KAFKA, "no Kafka broker in this process")
+        return self.broker
+
+    def cache(self) -> Redis:
+        if self.redis is None:
+            raise DependencyUnavailableError(Need.REDIS, "no Redis client in this process")
+        return self.redis
+
+    def face_engine(self) -> FaceEngine:
+        if self.engine is None:
+            raise DependencyUnavailableError(Need.ENGINE, "no face engine in this process")
+        return self.engine
+
+    async def run_cpu(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run CPU-bound work (decoding, inference) off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+
+async def _retry(what: str, attempt: Callable[[], Awaitable[T]], timeout_s: float) -> T:
+    """Call `attempt` until it succeeds or `timeout_s` passes (servers may still be starting)."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.5
+    while True:
+        try:
+            return await attempt()
+        except Exception as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("waiting for dependency", dependency=what, error=type(exc).__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: Settings, needs: set[Need], *, connect_timeout_s: float = 60.0
+) -> AsyncIterator[Runtime]:
+    """Open what `needs` asks for; close everything on exit (broker first, pools last)."""
+    runtime = Runtime(settings=settings, needs=frozenset(needs))
+    async with AsyncExitStack() as stack:
+        stack.callback(runtime.executor.shutdown, wait=True, cancel_futures=True)
+        if Need.ENGINE in needs:
+            engine = FaceEngine.from_settings(settings.face)
+            await runtime.run_cpu(engine.load)
+            runtime.engine = engine
+        if Need.DB in needs:
+            pool = await _retry(
+                "postgres", lambda: create_pool(settings.postgres), connect_timeout_s
+            )
+            runtime.db = pool
+            stack.push_async_callback(pool.close)
+        if Need.S3 in needs:
+            runtime.store = await ObjectStore(settings.s3).open()
+            stack.push_async_callback(runtime.store.close)
+        if Need.REDIS in needs:
+            password = settings.redis.password
+            runtime.redis = Redis(
+                host=settings.redis.host,
+                port=settings.redis.port,
+                db=settings.redis.db,
+                password=password.get_secret_value() if password else None,
+                socket_timeout=2,
+                socket_connect_timeout=2,
+            )
+            stack.push_async_callback(runtime.redis.aclose)
+        if Need.KAFKA in needs:
+            runtime.broker = create_broker(settings)
+            # The broker is started by the process once every subscriber is registered.
+        yield runtime

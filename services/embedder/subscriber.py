@@ -1,0 +1,129 @@
+"""The Kafka side of the embedder: a batch subscriber in consumer group `facepass-embedder`.
+
+Thin on purpose: turn the consumed records into `RawRecord`s, let `EmbedderWorker` do the work,
+publish the indexed and DLQ events, return. The offset is committed only when the handler
+returns (AckPolicy.NACK_ON_ERROR): after the photos' rows are committed in PostgreSQL and their
+events are acknowledged by the broker. If a dependency is down the handler waits (growing
+back-off) and raises; FastStream then seeks the partitions back to the batch's first record, so
+the same batch comes again and nothing is lost. Poison messages never raise: they go to the DLQ
+and the partition moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.kafka.annotations import KafkaMessage
+
+from libs.common.events import PhotoFailed, PhotoIndexed, PhotoUploaded
+from libs.common.log import REQUEST_ID_HEADER, get_logger
+from libs.common.metrics import BATCH_SIZE, DLQ_MESSAGES, TRANSIENT_RETRIES
+from libs.common.runtime import Runtime
+from services.embedder.worker import EmbedderWorker, RawRecord, TransientError
+
+log = get_logger(__name__)
+
+
+def _records(message: KafkaMessage) -> list[RawRecord]:
+    raw = message.raw_message
+    consumed = raw if isinstance(raw, tuple) else (raw,)
+    return [
+        RawRecord(
+            topic=r.topic,
+            partition=r.partition,
+            offset=r.offset,
+            key=r.key,
+            value=r.value or b"",
+            headers={k: v for k, v in (r.headers or ())},
+        )
+        for r in consumed
+    ]
+
+
+class _Backoff:
+    """Doubling delay between retries of a failing batch, reset by a success."""
+
+    def __init__(self, maximum_s: float) -> None:
+        self.maximum_s = maximum_s
+        self.next_s = 0.5
+
+    async def wait(self) -> None:
+        await asyncio.sleep(self.next_s)
+        self.next_s = min(self.next_s * 2, self.maximum_s)
+
+    def reset(self) -> None:
+        self.next_s = 0.5
+
+
+async def register_embedder(runtime: Runtime) -> None:
+    """Declare the subscriber and its publishers on the runtime's broker (before it starts)."""
+    broker = runtime.kafka()
+    kafka, config = runtime.settings.kafka, runtime.settings.embedder
+    worker = EmbedderWorker(runtime)
+    backoff = _Backoff(config.retry_max_s)
+    indexed = broker.publisher(
+        kafka.topic_indexed,
+        title="photos.indexed",
+        description="A photo's faces are searchable (key: photo_id).",
+        schema=PhotoIndexed,
+    )
+    dlq = broker.publisher(
+        kafka.topic_dlq,
+        title="photos.dlq",
+        description="A message that could not be indexed, with the reason and attempts.",
+        schema=PhotoFailed,
+    )
+
+    @broker.subscriber(
+        kafka.topic_uploaded,
+        group_id=kafka.consumer_group,
+        batch=True,
+        max_records=config.batch_size,
+        batch_timeout_ms=config.batch_wait_ms,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title="photos.uploaded",
+        description=(
+            "Photos to index (key: photo_id), from ingest or published by upstream systems; "
+            f"payload: schemas/photos.uploaded.v1.schema.json ({PhotoUploaded.__name__})."
+        ),
+    )
+    async def on_photos_uploaded(message: KafkaMessage) -> None:
+        records = _records(message)
+        BATCH_SIZE.observe(len(records))
+        try:
+            outcome = await worker.process_batch(records)
+        except TransientError as exc:
+            TRANSIENT_RETRIES.labels(dependency=exc.dependency).inc()
+            log.warning("batch will be retried", dependency=exc.dependency, error=str(exc)[:300])
+            await backoff.wait()
+            raise
+        except Exception:
+            # Not a photo's fault (those go to the DLQ): a bug or a broken deployment. Retry
+            # slowly rather than poison every photo of the batch.
+            TRANSIENT_RETRIES.labels(dependency="unknown").inc()
+            log.exception("batch failed, will be retried")
+            await backoff.wait()
+            raise
+        backoff.reset()
+        sends: list[Any] = []
+        for event, request_id in outcome.indexed:
+            sends.append(
+                indexed.publish(
+                    event.model_dump(mode="json"),
+                    key=event.photo_id.encode(),
+                    headers={REQUEST_ID_HEADER: request_id},
+                )
+            )
+        for failed, request_id in outcome.failed:
+            DLQ_MESSAGES.inc()
+            sends.append(
+                dlq.publish(
+                    failed.model_dump(mode="json"),
+                    key=(failed.photo_id or "").encode() or None,
+                    headers={REQUEST_ID_HEADER: request_id},
+                )
+            )
+        await asyncio.gather(*sends)

@@ -1,0 +1,14 @@
+"""Ingest: POST /api/v2/index stores a photo in S3 and publishes `photos.uploaded`; photo
+status and erasure routes. Needs PostgreSQL, S3, Kafka and Redis (rate limits)."""
+
+from __future__ import annotations
+
+from libs.common.runtime import Need
+from libs.common.service import ServiceSpec
+from services.ingest.controllers import IngestController
+
+SERVICE = ServiceSpec(
+    name="ingest",
+    needs=frozenset({Need.DB, Need.S3, Need.KAFKA, Need.REDIS}),
+    routes=(IngestController,),
+)

@@ -1,0 +1,121 @@
+"""HTTP routes of the ingest service: index a photo, read its status, erase photos/sessions.
+
+Thin on purpose: parse, validate, call the function that does the work, shape the answer.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.status_codes import HTTP_202_ACCEPTED
+
+from libs.common.db import photos
+from libs.common.http.auth import api_key_guard
+from libs.common.http.problems import ApiError
+from libs.common.http.ratelimit import api_key_rate_limit
+from libs.common.runtime import Runtime
+from services.ingest.accept import Upload, accept_photo
+from services.ingest.erasure import erase_photo, erase_session
+from services.ingest.schemas import (
+    IndexAccepted,
+    IndexForm,
+    PhotoErased,
+    PhotoStatusOut,
+    RejectedFaceOut,
+    SessionErased,
+)
+from services.ingest.validation import CONTENT_TYPES, check_ids, check_image
+
+STATUS_PATH = "/api/v2/photos/{photo_id}"
+
+
+def _runtime(request: Request[Any, Any, Any]) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+class IngestController(Controller):
+    path = "/api/v2"
+    guards = [api_key_guard, api_key_rate_limit]
+    tags = ["ingest"]
+    security = [{"apiKey": []}]
+
+    @post(
+        "/index",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Queue a photo for indexing",
+        description=(
+            "Stores the photo and queues it; its faces become searchable once the embedder has "
+            "indexed it (see the status URL). The same photo_id with the same bytes is a no-op; "
+            "with different bytes it replaces the photo's faces. 413: over the byte or pixel "
+            "cap; 415: not a JPEG/PNG/WebP/GIF/HEIC image; 409: the photo_id belongs to another "
+            "session; 503: storage or broker unavailable (retry after Retry-After)."
+        ),
+    )
+    async def index(
+        self,
+        request: Request[Any, Any, Any],
+        data: Annotated[IndexForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+    ) -> Response[IndexAccepted]:
+        runtime = _runtime(request)
+        check_ids(photo_id=data.photo_id, session_id=data.session_id)
+        payload = await data.file.read()
+        info = check_image(payload, runtime.settings.face)
+        accepted = await accept_photo(
+            runtime,
+            Upload(
+                photo_id=data.photo_id,
+                session_id=data.session_id,
+                data=payload,
+                content_type=CONTENT_TYPES[info.kind],
+                request_id=request.scope["state"].get("request_id", ""),
+            ),
+        )
+        status_url = STATUS_PATH.format(photo_id=data.photo_id)
+        body = IndexAccepted(
+            photo_id=data.photo_id,
+            session_id=data.session_id,
+            status=accepted.status,  # type: ignore[arg-type]
+            status_url=status_url,
+            duplicate=accepted.duplicate,
+        )
+        return Response(body, status_code=HTTP_202_ACCEPTED, headers={"Location": status_url})
+
+    @get("/photos/{photo_id:str}", summary="A photo's indexing status")
+    async def status(self, request: Request[Any, Any, Any], photo_id: str) -> PhotoStatusOut:
+        check_ids(photo_id=photo_id)
+        async with _runtime(request).pool().acquire() as conn:
+            record = await photos.get_photo(conn, photo_id)
+        if record is None:
+            raise ApiError(404, "photo-not-found", f"no photo {photo_id!r}")
+        return PhotoStatusOut(
+            photo_id=record.photo_id,
+            session_id=record.session_id,
+            status=record.status,  # type: ignore[arg-type]
+            faces_indexed=record.faces_count,
+            faces_rejected=[
+                RejectedFaceOut(reason=r["reason"], bbox=r["bbox"]) for r in record.faces_rejected
+            ],
+            model=record.model_id,
+            error=record.error,
+            indexed_at=record.indexed_at,
+        )
+
+    @delete("/photos/{photo_id:str}", status_code=200, summary="Erase a photo")
+    async def delete_photo(self, request: Request[Any, Any, Any], photo_id: str) -> PhotoErased:
+        check_ids(photo_id=photo_id)
+        result = await erase_photo(_runtime(request), photo_id)
+        if result is None:
+            raise ApiError(404, "photo-not-found", f"no photo {photo_id!r}")
+        return PhotoErased(photo_id, result.session_id, result.objects_deleted)
+
+    @delete("/sessions/{session_id:str}", status_code=200, summary="Erase a whole session")
+    async def delete_session(
+        self, request: Request[Any, Any, Any], session_id: str
+    ) -> SessionErased:
+        check_ids(session_id=session_id)
+        result = await erase_session(_runtime(request), session_id)
+        return SessionErased(session_id, result.photos_erased, result.objects_deleted)

@@ -1,0 +1,14 @@
+"""Search API: POST /api/v2/search, a selfie in, the session's photos of that person out.
+Needs PostgreSQL, S3 (presigned URLs), Redis (cache, rate limits) and the face engine."""
+
+from __future__ import annotations
+
+from libs.common.runtime import Need
+from libs.common.service import ServiceSpec
+from services.search_api.controllers import SearchController
+
+SERVICE = ServiceSpec(
+    name="search-api",
+    needs=frozenset({Need.DB, Need.S3, Need.REDIS, Need.ENGINE}),
+    routes=(SearchController,),
+)

@@ -1,0 +1,86 @@
+"""Search results cached in Redis, keyed without ever storing the selfie.
+
+The key is a keyed hash (HMAC-SHA256) of the selfie bytes with the session, the threshold, the
+limit, the model pack and the session's `changed_at`: indexing or erasing any photo of the
+session moves `changed_at` (in the same transaction), so a stale entry is never read again and
+simply expires. The HMAC key is SEARCH_CACHE_SECRET, or one generated once and shared by every
+process through Redis. Redis being down only means no cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from libs.common.log import get_logger
+from libs.common.metrics import CACHE_REQUESTS
+
+log = get_logger(__name__)
+
+_SECRET_KEY = "facepass:search-cache:secret"  # noqa: S105 - a Redis key name
+_PREFIX = "facepass:search-cache:v1:"
+
+
+@dataclass(frozen=True)
+class CacheKeyParts:
+    session_id: str
+    session_version: datetime | None
+    threshold: float
+    limit: int
+    model_id: str
+
+
+class SearchCache:
+    def __init__(self, redis: Redis, ttl_s: int, secret: bytes | None) -> None:
+        self.redis = redis
+        self.ttl_s = ttl_s
+        self._secret = secret
+
+    async def _key_secret(self) -> bytes:
+        if self._secret is None:
+            await self.redis.set(_SECRET_KEY, secrets.token_hex(32), nx=True)
+            shared = await self.redis.get(_SECRET_KEY)
+            self._secret = shared if isinstance(shared, bytes) else str(shared).encode()
+        return self._secret
+
+    async def key(self, selfie: bytes, parts: CacheKeyParts) -> str | None:
+        if self.ttl_s <= 0:
+            return None
+        try:
+            secret = await self._key_secret()
+        except (RedisError, OSError):
+            return None
+        mac = hmac.new(secret, selfie, hashlib.sha256)
+        version = parts.session_version.isoformat() if parts.session_version else "none"
+        mac.update(
+            f"|{parts.session_id}|{version}|{parts.threshold:.4f}|{parts.limit}|{parts.model_id}".encode()
+        )
+        return _PREFIX + mac.hexdigest()
+
+    async def get(self, key: str | None) -> dict[str, Any] | None:
+        if key is None:
+            return None
+        try:
+            raw = await self.redis.get(key)
+        except (RedisError, OSError) as exc:
+            log.warning("search cache unavailable", error=type(exc).__name__)
+            CACHE_REQUESTS.labels(result="error").inc()
+            return None
+        CACHE_REQUESTS.labels(result="hit" if raw is not None else "miss").inc()
+        return json.loads(raw) if raw is not None else None
+
+    async def put(self, key: str | None, value: dict[str, Any]) -> None:
+        if key is None:
+            return
+        try:
+            await self.redis.set(key, json.dumps(value), ex=self.ttl_s)
+        except (RedisError, OSError) as exc:
+            log.warning("search cache unavailable", error=type(exc).__name__)

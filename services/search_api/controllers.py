@@ -1,0 +1,75 @@
+"""POST /api/v2/search: public, rate-limited per client IP. Thin: validate, run, answer."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from litestar import Controller, Request, post
+from litestar.di import Provide
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+
+from libs.common.events import ID_PATTERN
+from libs.common.http.problems import ApiError
+from libs.common.http.ratelimit import search_rate_limit
+from libs.common.runtime import Runtime
+from services.search_api.cache import SearchCache
+from services.search_api.schemas import SearchForm, SearchResponse
+from services.search_api.search import SearchRequest, run_search
+
+MAX_LIMIT = 1000
+
+
+def provide_cache(request: Request[Any, Any, Any]) -> SearchCache | None:
+    runtime: Runtime = request.app.state.runtime
+    search = runtime.settings.search
+    if runtime.redis is None or search.cache_ttl_s <= 0:
+        return None
+    secret = search.cache_secret.get_secret_value().encode() if search.cache_secret else None
+    return SearchCache(runtime.redis, search.cache_ttl_s, secret)
+
+
+def _validated(runtime: Runtime, form: SearchForm, selfie: bytes) -> SearchRequest:
+    search = runtime.settings.search
+    errors = []
+    if not re.fullmatch(ID_PATTERN, form.session_id):
+        errors.append("session_id: 1-128 characters of letters, digits and ._:-")
+    threshold = form.threshold if form.threshold is not None else runtime.face_engine().threshold
+    if not search.min_threshold <= threshold <= 1.0:
+        errors.append(f"threshold: between {search.min_threshold} and 1")
+    limit = form.limit if form.limit is not None else search.default_limit
+    if not 1 <= limit <= MAX_LIMIT:
+        errors.append(f"limit: between 1 and {MAX_LIMIT}")
+    if errors:
+        raise ApiError(422, "validation-error", "; ".join(errors), extra={"errors": errors})
+    return SearchRequest(form.session_id, selfie, threshold, limit)
+
+
+class SearchController(Controller):
+    path = "/api/v2"
+    tags = ["search"]
+    dependencies = {"cache": Provide(provide_cache, use_cache=True, sync_to_thread=False)}
+
+    @post(
+        "/search",
+        status_code=200,
+        guards=[search_rate_limit],
+        summary="Find a person's photos in a session with a selfie",
+        description=(
+            "The largest face of the selfie is searched among the session's indexed faces; "
+            "each photo appears once, with its best-matching face, best first. An unknown "
+            "session answers like an empty one. 422 `no-face`: no face in the selfie; "
+            "413/415: the image is too large or not an image; 429: rate-limited (Retry-After). "
+            "The selfie is never stored."
+        ),
+    )
+    async def search(
+        self,
+        request: Request[Any, Any, Any],
+        data: Annotated[SearchForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+        cache: SearchCache | None,
+    ) -> SearchResponse:
+        runtime: Runtime = request.app.state.runtime
+        selfie = await data.file.read()
+        return await run_search(runtime, cache, _validated(runtime, data, selfie))

@@ -1,0 +1,142 @@
+"""A selfie search: decode → pick the selfie's face → embed → exact per-session query →
+best face per photo → presigned URLs. Cached in Redis by a keyed hash of the selfie.
+
+The selfie lives only in this request's memory: its bytes and its embedding are never written
+to a database, a cache, a topic or a log.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from libs.common.db.faces import search_session, session_version
+from libs.common.face.errors import NoFaceError
+from libs.common.face.results import SelfieResult
+from libs.common.http.problems import ApiError
+from libs.common.imaging import ImageError, ImageTooLargeError, UnsupportedImageError, decode_image
+from libs.common.metrics import SEARCHES, STAGE_SECONDS
+from libs.common.runtime import Runtime
+from services.search_api.cache import CacheKeyParts, SearchCache
+from services.search_api.schemas import (
+    MatchedFace,
+    QueryFace,
+    SearchResponse,
+    SearchResult,
+)
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    session_id: str
+    selfie: bytes
+    threshold: float
+    limit: int
+
+
+def _stage(name: str, start: float) -> float:
+    now = time.perf_counter()
+    STAGE_SECONDS.labels("search", name).observe(now - start)
+    return now
+
+
+def _selfie_face(runtime: Runtime, data: bytes) -> SelfieResult:
+    """Runs in the CPU pool: decode and find the selfie's face."""
+    face = runtime.settings.face
+    image = decode_image(data, max_bytes=face.max_image_bytes, max_pixels=face.max_image_pixels)
+    return runtime.face_engine().selfie(image)
+
+
+def _image_problem(exc: ImageError) -> ApiError:
+    if isinstance(exc, ImageTooLargeError):
+        return ApiError(413, "image-too-large", str(exc))
+    if isinstance(exc, UnsupportedImageError):
+        return ApiError(415, "unsupported-image", str(exc))
+    return ApiError(422, "corrupt-image", str(exc))
+
+
+async def run_search(
+    runtime: Runtime, cache: SearchCache | None, req: SearchRequest
+) -> SearchResponse:
+    started = time.perf_counter()
+    engine = runtime.face_engine()
+    async with runtime.pool().acquire() as conn:
+        version = await session_version(conn, req.session_id)
+    parts = CacheKeyParts(req.session_id, version, req.threshold, req.limit, engine.pack.id)
+    key = await cache.key(req.selfie, parts) if cache else None
+    cached = await cache.get(key) if cache else None
+    if cached is not None:
+        SEARCHES.labels(outcome="cached").inc()
+        return _response(cached, started)
+    mark = _stage("cache", started)
+
+    try:
+        selfie = await runtime.run_cpu(_selfie_face, runtime, req.selfie)
+    except ImageError as exc:
+        SEARCHES.labels(outcome="invalid").inc()
+        raise _image_problem(exc) from exc
+    except NoFaceError as exc:
+        SEARCHES.labels(outcome="no_face").inc()
+        raise ApiError(
+            422, "no-face", "no face was found in the selfie; use a clear, front-facing photo"
+        ) from exc
+    mark = _stage("selfie", mark)
+
+    matches = []
+    if version is not None:  # an unknown session answers like an empty one
+        async with runtime.pool().acquire() as conn:
+            matches = await search_session(
+                conn,
+                session_id=req.session_id,
+                model_id=engine.pack.id,
+                embedding=selfie.face.embedding,
+                threshold=req.threshold,
+                limit=req.limit,
+            )
+        mark = _stage("query", mark)
+    store, expires = runtime.objects(), runtime.settings.search.url_expires_s
+    results = [
+        SearchResult(
+            photo_id=m.photo_id,
+            similarity=round(m.similarity, 4),
+            face=MatchedFace(bbox=[round(v, 1) for v in m.bbox]),
+            url=await store.presigned_url(m.object_key, expires),
+        )
+        for m in matches
+    ]
+    _stage("presign", mark)
+    body = {
+        "session_id": req.session_id,
+        "results": [asdict(r) for r in results],
+        "query_face": asdict(
+            QueryFace(
+                bbox=[round(v, 1) for v in selfie.face.bbox],
+                det_score=round(selfie.face.det_score, 4),
+                faces_in_selfie=selfie.faces_in_selfie,
+            )
+        ),
+        "threshold": req.threshold,
+    }
+    if cache is not None:
+        await cache.put(key, body)
+    SEARCHES.labels(outcome="results" if results else "empty").inc()
+    return _response(body, started)
+
+
+def _response(body: dict[str, Any], started: float) -> SearchResponse:
+    return SearchResponse(
+        session_id=body["session_id"],
+        results=[
+            SearchResult(
+                photo_id=r["photo_id"],
+                similarity=r["similarity"],
+                face=MatchedFace(bbox=r["face"]["bbox"]),
+                url=r["url"],
+            )
+            for r in body["results"]
+        ],
+        query_face=QueryFace(**body["query_face"]),
+        threshold=body["threshold"],
+        took_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
