@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-slow lint format clean-state help
+.PHONY: install test-tools run test test-slow lint format clean-state help
 
 help:
 	@echo "make run        start the embedded stack and the services (Ctrl-C stops everything)"
@@ -23,13 +23,17 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 install: $(STAMP)
 
+# Debian tools some tests use (docker-compose, promtool, chromium, ab, wrk); see the script.
+test-tools:
+	@tests/install-tools.sh
+
 run: install
 	$(BIN)/facepass up
 
-test: install
+test: install test-tools
 	$(BIN)/pytest
 
-test-slow: install
+test-slow: install test-tools
 	$(BIN)/pytest -m slow
 
 lint: install
