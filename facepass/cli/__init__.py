@@ -24,6 +24,12 @@ def _register() -> None:
     db_cmd.register(app)
     faces_cmd.register(app)
 
+    from facepass.cli import index_cmd, lag_cmd, schemas_cmd
+
+    schemas_cmd.register(app)
+    index_cmd.register(app)
+    lag_cmd.register(app)
+
 
 def main() -> None:
     _register()

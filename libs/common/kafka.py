@@ -7,6 +7,9 @@ consumer.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -49,4 +52,43 @@ async def ensure_topics(kafka: KafkaSettings, topics: dict[str, int] | None = No
                 pass  # another process created it in between
         return created
     finally:
+        await admin.close()
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    partition: int
+    committed: int | None  # None: the group has committed nothing on this partition yet
+    end: int
+
+    @property
+    def lag(self) -> int:
+        return self.end - (self.committed or 0)
+
+
+async def consumer_lag(kafka: KafkaSettings, group: str, topic: str) -> list[PartitionLag]:
+    """Per partition of `topic`: the group's committed offset, the log end offset, the lag.
+
+    Kafka semantics (end offset minus committed offset). Note: the embedded tansu broker can
+    report stale end offsets right after a restart until the partition is written again.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap, request_timeout_ms=10_000)
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        described = await admin.describe_topics([topic])
+        partitions = [
+            TopicPartition(topic, p["partition"]) for d in described for p in d["partitions"]
+        ]
+        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        ends = await consumer.end_offsets(partitions)
+        lags = []
+        for tp in sorted(partitions, key=lambda tp: tp.partition):
+            meta = committed.get(tp)
+            offset = meta.offset if meta is not None and meta.offset >= 0 else None
+            lags.append(PartitionLag(tp.partition, offset, ends[tp]))
+        return lags
+    finally:
+        await consumer.stop()
         await admin.close()

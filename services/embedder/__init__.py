@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from libs.common.runtime import Need
 from libs.common.service import ServiceSpec
+from services.embedder.lag import report_lag
 from services.embedder.subscriber import register_embedder
 
 SERVICE = ServiceSpec(
     name="embedder",
     needs=frozenset({Need.DB, Need.S3, Need.KAFKA, Need.ENGINE}),
     on_start=(register_embedder,),
+    background=(report_lag,),
 )

@@ -65,13 +65,13 @@ async def register_embedder(runtime: Runtime) -> None:
     backoff = _Backoff(config.retry_max_s)
     indexed = broker.publisher(
         kafka.topic_indexed,
-        title="photos.indexed",
+        title="photos.indexed:embedder",
         description="A photo's faces are searchable (key: photo_id).",
         schema=PhotoIndexed,
     )
     dlq = broker.publisher(
         kafka.topic_dlq,
-        title="photos.dlq",
+        title="photos.dlq:embedder",
         description="A message that could not be indexed, with the reason and attempts.",
         schema=PhotoFailed,
     )
@@ -84,7 +84,7 @@ async def register_embedder(runtime: Runtime) -> None:
         batch_timeout_ms=config.batch_wait_ms,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        title="photos.uploaded",
+        title="photos.uploaded:embedder",
         description=(
             "Photos to index (key: photo_id), from ingest or published by upstream systems; "
             f"payload: schemas/photos.uploaded.v1.schema.json ({PhotoUploaded.__name__})."

@@ -1,0 +1,224 @@
+"""POST /api/v2/search against the real stack: the right photos, exact per session, cached,
+rate-limited across processes, and problem+json for bad selfies."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from libs.common.settings import Settings
+from tests.support.data import T1, TOM_HANKS, jpeg_bytes, shared_group_dir
+from tests.support.processes import API_KEY, ServerProcess, facepass_serve
+
+KEY = {"X-API-Key": API_KEY}
+#: A crop of t1.jpg holding its left-most person only (a different picture of one attendee).
+T1_LEFT = (0, 0, 1280 // 3, 886)
+
+
+def _uid(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def _index_all(server: ServerProcess, session: str, photos: dict[str, bytes]) -> None:
+    with server.client() as client:
+        for photo_id, data in photos.items():
+            response = client.post(
+                "/api/v2/index",
+                headers=KEY,
+                data={"photo_id": photo_id, "session_id": session},
+                files={"file": (f"{photo_id}.jpg", data, "image/jpeg")},
+            )
+            assert response.status_code == 202, response.text
+        deadline = time.monotonic() + 120
+        pending = set(photos)
+        while pending and time.monotonic() < deadline:
+            for photo_id in list(pending):
+                status = client.get(f"/api/v2/photos/{photo_id}", headers=KEY).json()
+                if status["status"] == "indexed":
+                    pending.discard(photo_id)
+            time.sleep(0.3)
+    assert not pending, f"not indexed: {pending}"
+
+
+def search(
+    base_url: str, session: str, selfie: bytes, headers: dict[str, str] | None = None, **form: Any
+) -> httpx.Response:
+    return httpx.post(
+        f"{base_url}/api/v2/search",
+        data={"session_id": session, **{k: str(v) for k, v in form.items()}},
+        files={"file": ("selfie.jpg", selfie, "image/jpeg")},
+        headers=headers or {},
+        timeout=30,
+    )
+
+
+@pytest.fixture(scope="module")
+def t1_session(server: ServerProcess) -> str:
+    session = _uid("t1s")
+    _index_all(
+        server,
+        session,
+        {f"{session}-group": T1.read_bytes(), f"{session}-tom": jpeg_bytes(TOM_HANKS)},
+    )
+    return session
+
+
+def test_a_crop_of_one_attendee_finds_the_group_photo_only(
+    server: ServerProcess, t1_session: str
+) -> None:
+    response = search(server.base_url, t1_session, jpeg_bytes(T1, crop=T1_LEFT))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"session_id", "results", "query_face", "threshold", "took_ms"}
+    assert [r["photo_id"] for r in body["results"]] == [f"{t1_session}-group"]
+    result = body["results"][0]
+    assert result["similarity"] >= body["threshold"]
+    assert len(result["face"]["bbox"]) == 4
+    assert result["face"]["bbox"][2] < 1280 / 3 + 20  # the matching face is the left one
+    photo = httpx.get(result["url"], timeout=10)
+    assert photo.status_code == 200 and photo.content == T1.read_bytes()
+    assert body["query_face"]["faces_in_selfie"] >= 1
+    assert 0 < body["query_face"]["det_score"] <= 1
+
+
+def test_another_person_finds_only_their_photo(server: ServerProcess, t1_session: str) -> None:
+    body = search(server.base_url, t1_session, jpeg_bytes(TOM_HANKS, scale=0.8)).json()
+    assert [r["photo_id"] for r in body["results"]] == [f"{t1_session}-tom"]
+
+
+def test_unknown_session_answers_like_an_empty_one(server: ServerProcess) -> None:
+    response = search(server.base_url, "no-such-session", jpeg_bytes(TOM_HANKS))
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+
+
+def test_selfie_without_a_face_is_422(server: ServerProcess, t1_session: str) -> None:
+    grey = io.BytesIO()
+    Image.new("RGB", (400, 400), (128, 128, 128)).save(grey, format="JPEG")
+    response = search(server.base_url, t1_session, grey.getvalue())
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"] == "/problems/no-face"
+
+
+@pytest.mark.parametrize(
+    ("form", "problem"),
+    [
+        ({"threshold": "0.05"}, "/problems/validation-error"),
+        ({"threshold": "1.5"}, "/problems/validation-error"),
+        ({"limit": "0"}, "/problems/validation-error"),
+        ({"limit": "5000"}, "/problems/validation-error"),
+    ],
+)
+def test_out_of_bounds_options_are_422(
+    server: ServerProcess, t1_session: str, form: dict[str, str], problem: str
+) -> None:
+    response = search(server.base_url, t1_session, jpeg_bytes(TOM_HANKS), **form)
+    assert response.status_code == 422
+    assert response.json()["type"] == problem
+
+
+def test_not_an_image_is_415(server: ServerProcess, t1_session: str) -> None:
+    response = search(server.base_url, t1_session, b"definitely not a jpeg")
+    assert response.status_code == 415
+
+
+def test_limit_and_threshold_are_applied(server: ServerProcess, t1_session: str) -> None:
+    selfie = jpeg_bytes(T1, crop=T1_LEFT)
+    strict = search(server.base_url, t1_session, selfie, threshold=0.999).json()
+    assert strict["results"] == [] and strict["threshold"] == 0.999
+    loose = search(server.base_url, t1_session, selfie, threshold=0.3, limit=1).json()
+    assert len(loose["results"]) == 1
+
+
+def test_repeat_search_is_cached_and_indexing_invalidates_it(
+    server: ServerProcess, stack: Settings
+) -> None:
+    session = _uid("cache")
+    _index_all(server, session, {f"{session}-a": jpeg_bytes(TOM_HANKS)})
+    selfie = jpeg_bytes(TOM_HANKS, scale=0.7)
+    first = search(server.base_url, session, selfie).json()
+    second = search(server.base_url, session, selfie).json()
+    assert second["results"] == first["results"]
+    assert _cache_hits(server) >= 1
+    hits = _cache_hits(server)
+    # A new photo of the session must be visible at once, not after the cache expires.
+    _index_all(server, session, {f"{session}-b": jpeg_bytes(TOM_HANKS, scale=0.9)})
+    third = search(server.base_url, session, selfie).json()
+    assert {r["photo_id"] for r in third["results"]} == {f"{session}-a", f"{session}-b"}
+    assert _cache_hits(server) == hits
+    # Erasing a photo invalidates too.
+    with server.client() as client:
+        client.delete(f"/api/v2/photos/{session}-b", headers=KEY)
+    fourth = search(server.base_url, session, selfie).json()
+    assert [r["photo_id"] for r in fourth["results"]] == [f"{session}-a"]
+
+
+def _cache_hits(server: ServerProcess) -> float:
+    text = httpx.get(f"{server.base_url}/api/v2/metrics").text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith('facepass_search_cache_requests_total{result="hit"}')
+    )
+
+
+def test_rate_limit_is_shared_by_two_processes(stack: Settings, tmp_path: Path) -> None:
+    """Litestar's own limiter counts per process; ours must count once for all of them."""
+    env = {"SEARCH_RATE_LIMIT_PER_MINUTE": "4", "TRUSTED_PROXIES": "127.0.0.1/32"}
+    selfie = b"not an image, still counted"
+    # One client, seen through a trusted proxy with an address of its own, alternates processes.
+    client_ip = f"203.0.113.{random.randrange(1, 255)}"
+    proxied = {"X-Forwarded-For": f"{client_ip}, 127.0.0.1"}
+    with (
+        facepass_serve(stack, tmp_path, "search-api", **env) as one,
+        facepass_serve(stack, tmp_path, "search-api", **env) as two,
+    ):
+        statuses = []
+        for i in range(6):
+            base = (one if i % 2 == 0 else two).base_url
+            statuses.append(search(base, "rl", selfie, headers=proxied).status_code)
+        assert statuses[:4] == [415] * 4
+        assert statuses[4:] == [429, 429]
+        # Another client is not limited by the first one's budget.
+        other = {"X-Forwarded-For": f"198.51.100.{random.randrange(1, 255)}"}
+        assert search(two.base_url, "rl", selfie, headers=other).status_code == 415
+        limited = search(one.base_url, "rl", selfie, headers=proxied)
+        assert limited.headers["Retry-After"].isdigit()
+        assert limited.headers["RateLimit-Limit"] == "4"
+        assert limited.headers["RateLimit-Remaining"] == "0"
+        assert limited.json()["type"] == "/problems/rate-limited"
+
+
+@pytest.mark.skipif(shared_group_dir() is None, reason="../shared/datasets/group not present")
+def test_group_photos_are_found_by_another_photo_of_each_person(server: ServerProcess) -> None:
+    group = shared_group_dir()
+    assert group is not None
+    session = _uid("group")
+    labels: dict[str, set[str]] = {}
+    with (group / "photos.csv").open() as f:
+        for row in csv.DictReader(f):
+            if row["identities"]:
+                labels[Path(row["photo"]).stem] = set(row["identities"].split(";"))
+    _index_all(
+        server,
+        session,
+        {f"{session}-{name}": (group / "photos" / f"{name}.jpg").read_bytes() for name in labels},
+    )
+    for person in ("obama", "biden", "kit_harington", "rose_leslie", "alex_lacamoire"):
+        selfie = sorted((group / "known" / person).iterdir())[0].read_bytes()
+        found = {
+            r["photo_id"].removeprefix(f"{session}-")
+            for r in search(server.base_url, session, selfie, limit=50).json()["results"]
+        }
+        expected = {name for name, people in labels.items() if person in people}
+        assert found == expected, person
