@@ -1,4 +1,5 @@
-"""`facepass eval`, `facepass eval-crowd` and `facepass bench faces`: the face engine measured.
+"""`facepass eval`, `facepass eval-crowd` and `facepass bench faces`: the face engine measured
+(`bench faces` is registered with the other suites in bench_cmd.py).
 
 Everything runs on the library (no servers), with the face settings of the environment
 (FACE_MODEL_DIR, FACE_SIMILARITY_THRESHOLD, FACE_INTRA_OP_THREADS, ...).
@@ -117,6 +118,3 @@ def bench_faces(
 def register(app: typer.Typer) -> None:
     app.command("eval")(eval_events)
     app.command("eval-crowd")(eval_crowd)
-    bench = typer.Typer(help="Micro-benchmarks.", no_args_is_help=True)
-    bench.command("faces")(bench_faces)
-    app.add_typer(bench, name="bench")

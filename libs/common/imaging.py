@@ -89,8 +89,14 @@ def _set_pillow_guard(max_pixels: int) -> None:
         Image.MAX_IMAGE_PIXELS = max_pixels
 
 
-def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> npt.NDArray[np.uint8]:
+def decode_image(
+    data: bytes, *, max_bytes: int, max_pixels: int, reduce_to: int | None = None
+) -> npt.NDArray[np.uint8]:
     """Decode untrusted bytes into a BGR uint8 array of shape (H, W, 3).
+
+    `reduce_to` lets a JPEG decode at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling) while both
+    sides stay at least `reduce_to` pixels: a 12 MP selfie decodes ~10x faster. Callers that
+    need coordinates in the original image scale them by the width ratio.
 
     The first frame of an animation is used, EXIF orientation is applied, alpha is flattened
     onto white and any colour mode (CMYK, grey, palette, 16-bit) becomes 8-bit colour.
@@ -125,6 +131,8 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> npt.NDArray
                     f"image is {width}x{height} pixels, the limit is {max_pixels} pixels",
                     reason="too_many_pixels",
                 )
+            if reduce_to is not None and kind == "jpeg":
+                im.draft("RGB", (reduce_to, reduce_to))
             im.load()
             rgb = _to_rgb(ImageOps.exif_transpose(im))
     except Image.DecompressionBombError as exc:

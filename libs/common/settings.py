@@ -202,6 +202,13 @@ class FaceSettings(_Group):
         description="Long side of the whole-photo detector pass (and of detail tiles); "
         "smaller photos are detected at their own size.",
     )
+    selfie_detection_size: int = Field(
+        default=640,
+        ge=64,
+        description="Long side of the detector pass on a selfie. 320 halves detection time but "
+        "coarser keypoints move the embedding (cosine 0.95-0.99 to the 640 one, see "
+        "docs/faces.md); smaller selfies are detected at their own size.",
+    )
     detail_min_side: int = Field(
         default=1600,
         ge=64,

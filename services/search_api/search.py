@@ -15,7 +15,13 @@ from libs.common.db.faces import search_session, session_version
 from libs.common.face.errors import NoFaceError
 from libs.common.face.results import SelfieResult
 from libs.common.http.problems import ApiError
-from libs.common.imaging import ImageError, ImageTooLargeError, UnsupportedImageError, decode_image
+from libs.common.imaging import (
+    ImageError,
+    ImageTooLargeError,
+    UnsupportedImageError,
+    decode_image,
+    probe_image,
+)
 from libs.common.metrics import SEARCHES, STAGE_SECONDS
 from libs.common.runtime import Runtime
 from services.search_api.cache import CacheKeyParts, SearchCache
@@ -41,11 +47,20 @@ def _stage(name: str, start: float) -> float:
     return now
 
 
-def _selfie_face(runtime: Runtime, data: bytes) -> SelfieResult:
-    """Runs in the CPU pool: decode and find the selfie's face."""
+#: Selfies are decoded at no less than this long side (JPEG DCT scaling; see decode_image).
+SELFIE_DECODE_SIDE = 1280
+
+
+def _selfie_face(runtime: Runtime, data: bytes) -> tuple[SelfieResult, float]:
+    """Runs in the CPU pool: decode and find the selfie's face. Also returns the factor from
+    decoded to original pixels, for the bbox in the answer."""
     face = runtime.settings.face
-    image = decode_image(data, max_bytes=face.max_image_bytes, max_pixels=face.max_image_pixels)
-    return runtime.face_engine().selfie(image)
+    limits = {"max_bytes": face.max_image_bytes, "max_pixels": face.max_image_pixels}
+    original = probe_image(data, **limits)
+    image = decode_image(data, **limits, reduce_to=SELFIE_DECODE_SIDE)
+    # EXIF rotation may have swapped the sides; compare like with like.
+    scale = max(original.width, original.height) / max(image.shape[0], image.shape[1])
+    return runtime.face_engine().selfie(image), scale
 
 
 def _image_problem(exc: ImageError) -> ApiError:
@@ -72,7 +87,7 @@ async def run_search(
     mark = _stage("cache", started)
 
     try:
-        selfie = await runtime.run_cpu(_selfie_face, runtime, req.selfie)
+        selfie, scale = await runtime.run_cpu(_selfie_face, runtime, req.selfie)
     except ImageError as exc:
         SEARCHES.labels(outcome="invalid").inc()
         raise _image_problem(exc) from exc
@@ -111,7 +126,7 @@ async def run_search(
         "results": [asdict(r) for r in results],
         "query_face": asdict(
             QueryFace(
-                bbox=[round(v, 1) for v in selfie.face.bbox],
+                bbox=[round(v * scale, 1) for v in selfie.face.bbox],
                 det_score=round(selfie.face.det_score, 4),
                 faces_in_selfie=selfie.faces_in_selfie,
             )

@@ -25,17 +25,19 @@ class PhotoMatch:
     object_key: str
 
 
-_SEARCH_SQL = """
+SEARCH_SQL = """
 WITH best AS (
     SELECT DISTINCT ON (photo_id) photo_id, bbox, embedding <=> $1 AS distance
     FROM face_embeddings
     WHERE session_id = $2 AND model_id = $3 AND (embedding <=> $1) <= $4
     ORDER BY photo_id, distance
+), top AS (
+    SELECT * FROM best ORDER BY distance, photo_id LIMIT $5
 )
-SELECT b.photo_id, b.bbox, 1 - b.distance AS similarity, p.object_key
-FROM best b JOIN photos p USING (photo_id)
-ORDER BY b.distance, b.photo_id
-LIMIT $5
+SELECT t.photo_id, t.bbox, 1 - t.distance AS similarity,
+       (SELECT p.object_key FROM photos p WHERE p.photo_id = t.photo_id) AS object_key
+FROM top t
+ORDER BY t.distance, t.photo_id
 """
 
 
@@ -49,7 +51,7 @@ async def search_session(
     limit: int,
 ) -> list[PhotoMatch]:
     """Photos of the session with a face at cosine similarity >= threshold, best first."""
-    rows = await conn.fetch(_SEARCH_SQL, embedding, session_id, model_id, 1.0 - threshold, limit)
+    rows = await conn.fetch(SEARCH_SQL, embedding, session_id, model_id, 1.0 - threshold, limit)
     return [
         PhotoMatch(
             photo_id=row["photo_id"],

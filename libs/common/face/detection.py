@@ -44,6 +44,7 @@ _CUT_MARGIN = 2.0
 class DetectionRequest:
     image: ImageArray
     detail: bool = True  # False: one whole-photo pass only (selfies: the face is large)
+    size: int | None = None  # long side of the whole-photo pass; None: FACE_DETECTION_SIZE
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -84,7 +85,7 @@ class FaceDetector(FaceModel[DetectionRequest, Detections]):
     def _predict(self, inputs: DetectionRequest) -> Detections:
         image = inputs.image
         height, width = image.shape[:2]
-        size = self.settings.detection_size
+        size = inputs.size or self.settings.detection_size
         parts = [self._detect_scaled(image, pass_scale(width, height, size))]
         detail_side = self.settings.detail_max_side
         if (

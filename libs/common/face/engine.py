@@ -164,7 +164,10 @@ class FaceEngine:
         height, width = image.shape[:2]
         start = time.perf_counter()
         for turns in QUARTER_TURNS:
-            found = self.detector.predict(DetectionRequest(turn(image, turns), detail=False))
+            request = DetectionRequest(
+                turn(image, turns), detail=False, size=self.settings.selfie_detection_size
+            )
+            found = self.detector.predict(request)
             sides = np.minimum(
                 found.boxes[:, 2] - found.boxes[:, 0], found.boxes[:, 3] - found.boxes[:, 1]
             )
