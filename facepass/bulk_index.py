@@ -116,8 +116,11 @@ async def index_folder(
     api_key: str | None,
     concurrency: int = 4,
     progress: Callable[[int], None] = lambda _: None,
+    photos: list[Path] | None = None,
+    naming: Callable[[Path], str] | None = None,
 ) -> Summary:
-    """Index every photo under `root`: over HTTP when `base_url` is given, else direct."""
+    """Index every photo under `root` (or the given `photos` under it): over HTTP when
+    `base_url` is given, else by direct publish."""
     journal = Journal(settings.stack.state_dir / "index-journal" / f"{session_id}.jsonl")
     summary = Summary()
     slots = asyncio.Semaphore(concurrency)
@@ -125,7 +128,8 @@ async def index_folder(
     async def one(path: Path, send: Send) -> None:
         async with slots:
             data = await asyncio.to_thread(path.read_bytes)
-            job = Job(path, photo_id_for(path, root), data, hashlib.sha256(data).hexdigest())
+            photo_id = naming(path) if naming else photo_id_for(path, root)
+            job = Job(path, photo_id, data, hashlib.sha256(data).hexdigest())
             if (job.photo_id, job.sha256) in journal.done:
                 summary.skipped += 1
             else:
@@ -140,7 +144,7 @@ async def index_folder(
                     summary.rejected[outcome] += 1
             progress(1)
 
-    photos = find_photos(root)
+    photos = photos if photos is not None else find_photos(root)
     if base_url is not None:
         headers = {"X-API-Key": api_key} if api_key else {}
         async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as client:

@@ -3,17 +3,50 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from pathlib import Path
 from types import FrameType
 
+import httpx
 import typer
 
 from facepass.bootstrap import prepare_dependencies
 from facepass.cli.common import STATE_DIR_OPTION, settings_or_exit
+from facepass.demo import DEMO_SESSION, index_demo
 from facepass.server import PortInUseError, check_http_port, serve, targets
+from libs.common.settings import Settings
 from libs.stack.process import StackError
 from libs.stack.stack import EmbeddedStack
+
+
+def _base_url(settings: Settings) -> str:
+    host = settings.http.host
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{settings.http.port}"
+
+
+async def _serve_and_demo(settings: Settings, target: str) -> None:
+    """Serve; once the API answers, index the demo session (FACEPASS_DEMO) and say where."""
+    server = asyncio.create_task(serve(settings, target))
+    if settings.stack.demo and target == "all":
+        base = _base_url(settings)
+        async with httpx.AsyncClient(timeout=2) as client:
+            while not server.done():
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{base}/api/v2/health/live")).status_code == 200:
+                        break
+                await asyncio.sleep(0.5)
+        if not server.done():
+            try:
+                summary = await index_demo(settings)
+                count = summary.accepted + summary.duplicates + summary.skipped
+                typer.echo(
+                    f"  demo      {base}/s/{DEMO_SESSION} ({count} sample photos in session "
+                    f"'{DEMO_SESSION}'; search it with a selfie)"
+                )
+            except Exception as exc:  # the demo must never stop the service
+                typer.echo(f"  demo      not indexed ({type(exc).__name__})", err=True)
+    await server
 
 
 def _sigterm_as_interrupt(_signum: int, _frame: FrameType | None) -> None:
@@ -46,12 +79,12 @@ def up(state_dir: Path | None = STATE_DIR_OPTION, target: str = SERVE_OPTION) ->
             typer.echo("Press Ctrl-C to stop.")
             while True:
                 signal.pause()
-        http = settings.http
-        typer.echo(
-            f"  api       http://{http.host}:{http.port}/api/v2 (target {target}; docs at /docs)"
-        )
+        base = _base_url(settings)
+        typer.echo(f"  api       {base}/api/v2 (target {target}; OpenAPI docs at {base}/docs)")
+        if target in ("all", "search-api"):
+            typer.echo(f"  page      {base}/ (attendee page: find my photos)")
         typer.echo("Press Ctrl-C to stop.")
-        asyncio.run(serve(settings, target))
+        asyncio.run(_serve_and_demo(settings, target))
     except (StackError, PortInUseError) as exc:
         typer.echo(f"facepass up: {exc}", err=True)
         raise typer.Exit(code=1) from exc

@@ -122,14 +122,26 @@ class S3Settings(_Group):
     secret_key: SecretStr = SecretStr("facepass-secret")
     bucket: str = "facepass-images"
     region: str = "us-east-1"
+    public_endpoint: str | None = Field(
+        default=None,
+        description="Base URL browsers reach S3 at, for the presigned photo links in search "
+        "results (e.g. a proxy on the venue LAN); unset = S3_ENDPOINT.",
+    )
 
-    @field_validator("endpoint")
+    @field_validator("endpoint", "public_endpoint")
     @classmethod
-    def _endpoint_is_url(cls, value: str) -> str:
+    def _endpoint_is_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         parts = urlsplit(value)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise ValueError("must be an http(s) URL such as http://127.0.0.1:8333")
         return value.rstrip("/")
+
+    @property
+    def link_endpoint(self) -> str:
+        """Where presigned links point: S3_PUBLIC_ENDPOINT, else S3_ENDPOINT."""
+        return self.public_endpoint or self.endpoint
 
     @property
     def host(self) -> str:
@@ -313,6 +325,10 @@ class StackSettings(_Group):
         "loopback; none: start nothing (all servers are external).",
     )
     start_timeout_s: float = Field(default=60.0, gt=0)
+    demo: bool = Field(
+        default=True,
+        description="facepass up indexes a demo session from the packaged sample photos.",
+    )
 
 
 class Settings(BaseModel):

@@ -26,10 +26,10 @@ _CLIENT_CONFIG = Config(
 )
 
 
-def client_kwargs(s3: S3Settings) -> dict[str, Any]:
+def client_kwargs(s3: S3Settings, endpoint: str | None = None) -> dict[str, Any]:
     """Arguments for botocore/aiobotocore `create_client("s3", **kwargs)`."""
     return {
-        "endpoint_url": s3.endpoint,
+        "endpoint_url": endpoint or s3.endpoint,
         "region_name": s3.region,
         "aws_access_key_id": s3.access_key.get_secret_value(),
         "aws_secret_access_key": s3.secret_key.get_secret_value(),
@@ -75,12 +75,21 @@ class ObjectStore:
         self.bucket = s3.bucket
         self._stack = AsyncExitStack()
         self._client: Any = None
+        self._link_client: Any = None
 
     async def open(self) -> ObjectStore:
         session = get_aio_session()
         self._client = await self._stack.enter_async_context(
             session.create_client("s3", **client_kwargs(self.settings))
         )
+        # Links are signed for the host browsers use (the signature covers the host).
+        self._link_client = self._client
+        if self.settings.public_endpoint:
+            self._link_client = await self._stack.enter_async_context(
+                session.create_client(
+                    "s3", **client_kwargs(self.settings, self.settings.link_endpoint)
+                )
+            )
         return self
 
     async def close(self) -> None:
@@ -132,7 +141,7 @@ class ObjectStore:
 
     async def presigned_url(self, key: str, expires_s: int) -> str:
         async with self._errors(self.bucket, key):
-            url: str = await self._client.generate_presigned_url(
+            url: str = await self._link_client.generate_presigned_url(
                 "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s
             )
             return url

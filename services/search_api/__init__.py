@@ -6,9 +6,10 @@ from __future__ import annotations
 from libs.common.runtime import Need
 from libs.common.service import ServiceSpec
 from services.search_api.controllers import SearchController
+from services.search_api.web import WEB_ROUTES
 
 SERVICE = ServiceSpec(
     name="search-api",
     needs=frozenset({Need.DB, Need.S3, Need.REDIS, Need.ENGINE}),
-    routes=(SearchController,),
+    routes=(SearchController, *WEB_ROUTES),
 )

@@ -29,6 +29,7 @@ def _env(settings: Settings) -> dict[str, str]:
         KAFKA_BOOTSTRAP=settings.kafka.bootstrap,
         KAFKA_PARTITIONS="2",
         FACEPASS_STATE_DIR=str(settings.stack.state_dir),
+        FACEPASS_DEMO="false",
     )
     return env
 
@@ -118,7 +119,12 @@ def test_up_serves_the_api_and_a_second_up_finds_the_same_data(tmp_path: Path) -
 
     settings = stack_settings(tmp_path / "state")
     port = free_port(__import__("random").Random())
-    env = {**_env(settings), "FACEPASS_PORT": str(port), "API_KEYS": API_KEY}
+    env = {
+        **_env(settings),
+        "FACEPASS_PORT": str(port),
+        "API_KEYS": API_KEY,
+        "FACEPASS_DEMO": "true",
+    }
     base = f"http://127.0.0.1:{port}"
     for run in range(2):
         log = tmp_path / f"up-{run}.log"
@@ -145,6 +151,17 @@ def test_up_serves_the_api_and_a_second_up_finds_the_same_data(tmp_path: Path) -
                     break
                 time.sleep(0.3)
             assert status.get("faces_indexed") == 6, status
+            # The demo session is announced with the attendee page's link, and searchable.
+            deadline = time.monotonic() + 60
+            while f"{base}/s/demo" not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.3)
+            assert f"  page      {base}/" in log.read_text()
+            assert f"{base}/s/demo (" in log.read_text()
+            demo: dict[str, object] = {}
+            while demo.get("status") != "indexed" and time.monotonic() < deadline + 60:
+                demo = httpx.get(f"{base}/api/v2/photos/demo-t1", headers=headers).json()
+                time.sleep(0.3)
+            assert demo["session_id"] == "demo" and demo["faces_indexed"] == 6
             pids = _server_pids(tmp_path / "state")
         finally:
             proc.send_signal(signal.SIGINT)

@@ -20,7 +20,8 @@ from tests.support.data import T1, TOM_HANKS, jpeg_bytes, shared_group_dir
 from tests.support.processes import API_KEY, ServerProcess, facepass_serve
 
 KEY = {"X-API-Key": API_KEY}
-#: A crop of t1.jpg holding its left-most person only (a different picture of one attendee).
+#: The left third of t1.jpg: its left-most person (the largest face there, so the one searched)
+#: and part of a second face: a different picture of one attendee.
 T1_LEFT = (0, 0, 1280 // 3, 886)
 
 
