@@ -91,6 +91,10 @@ def create_app(settings: Settings, target: str) -> Litestar:
                 await _start_broker(runtime)
             jobs = [asyncio.create_task(run(runtime)) for spec in specs for run in spec.background]
             log.info("serving", target=target, services=list(names))
+            if "ingest" in names and not settings.app.api_keys:
+                log.warning(
+                    "API_KEYS is empty: every keyed route (index, status, erase) answers 401"
+                )
             try:
                 yield
             finally:

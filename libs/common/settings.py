@@ -59,6 +59,15 @@ class AppSettings(_Group):
         description="Comma-separated keys accepted in X-API-Key for index/status/erase routes.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    session_retention_days: int = Field(
+        default=0,
+        ge=0,
+        description="Erase sessions (rows, vectors, photos) this many days after they were "
+        "created; 0 keeps them until erased. A session's own expires_at always applies.",
+    )
+    retention_check_s: int = Field(
+        default=3600, ge=1, description="How often the retention job looks for expired sessions."
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod

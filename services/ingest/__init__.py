@@ -7,10 +7,12 @@ from libs.common.runtime import Need
 from libs.common.service import ServiceSpec
 from services.ingest.controllers import IngestController
 from services.ingest.publishing import declare_uploaded_publisher
+from services.ingest.retention import enforce_retention
 
 SERVICE = ServiceSpec(
     name="ingest",
     needs=frozenset({Need.DB, Need.S3, Need.KAFKA, Need.REDIS}),
     routes=(IngestController,),
     on_start=(declare_uploaded_publisher,),
+    background=(enforce_retention,),
 )

@@ -8,6 +8,7 @@ import struct
 import time
 import uuid
 import zlib
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -17,7 +18,7 @@ from botocore.session import get_session
 from libs.common.settings import Settings
 from libs.common.storage import client_kwargs
 from tests.support.data import T1, TOM_HANKS, jpeg_bytes
-from tests.support.processes import API_KEY, ServerProcess
+from tests.support.processes import API_KEY, ServerProcess, facepass_serve
 
 KEY = {"X-API-Key": API_KEY}
 
@@ -259,3 +260,41 @@ def test_index_carries_the_request_id_to_the_embedder_log(server: ServerProcess)
     lines = [line for line in server.log().splitlines() if request_id in line]
     assert any('"photo accepted"' in line for line in lines)
     assert any('"photo indexed"' in line and photo in line for line in lines)
+
+
+def test_retention_erases_expired_sessions(
+    server: ServerProcess, stack: Settings, tmp_path: Path
+) -> None:
+    """A session past its expires_at, or older than SESSION_RETENTION_DAYS, is erased by the
+    ingest service's periodic job; a young session is kept."""
+    expiring, ageing, young = _uid("exp"), _uid("old"), _uid("young")
+    for session in (expiring, ageing, young):
+        index(server, f"{session}-p", session, jpeg_bytes(TOM_HANKS))
+        wait_status(server, f"{session}-p", "indexed")
+    with _db(stack) as conn:
+        conn.execute(
+            "UPDATE sessions SET expires_at = now() - interval '1 minute' WHERE session_id = %s",
+            (expiring,),
+        )
+        conn.execute(
+            "UPDATE sessions SET created_at = now() - interval '3 days' WHERE session_id = %s",
+            (ageing,),
+        )
+    env = {"SESSION_RETENTION_DAYS": "2", "RETENTION_CHECK_S": "1"}
+    with facepass_serve(stack, tmp_path, "ingest", **env):
+        deadline = time.monotonic() + 60
+        while _objects(stack, f"sessions/{ageing}/") or _objects(stack, f"sessions/{expiring}/"):
+            assert time.monotonic() < deadline, "expired sessions were not erased"
+            time.sleep(0.5)
+    with _db(stack) as conn:
+        left = conn.execute(
+            "SELECT session_id FROM sessions WHERE session_id = ANY(%s)",
+            ([expiring, ageing, young],),
+        ).fetchall()
+        tombs = conn.execute(
+            "SELECT count(*) FROM erased_sessions WHERE session_id = ANY(%s)",
+            ([expiring, ageing],),
+        ).fetchone()[0]
+    assert left == [(young,)]
+    assert tombs == 2
+    assert _face_count(stack, f"{expiring}-p") == 0

@@ -137,6 +137,21 @@ async def erase_photo(conn: Connection, photo_id: str) -> PhotoRecord | None:
     return record
 
 
+async def expired_sessions(conn: Connection, retention_days: int, limit: int = 100) -> list[str]:
+    """Sessions past their expires_at, or (retention_days > 0) created longer ago than that."""
+    rows = await conn.fetch(
+        """
+        SELECT session_id FROM sessions
+        WHERE expires_at < now()
+           OR ($1 > 0 AND expires_at IS NULL AND created_at < now() - make_interval(days => $1))
+        ORDER BY created_at
+        LIMIT $2
+        """,
+        retention_days, limit,
+    )  # fmt: skip
+    return [row["session_id"] for row in rows]
+
+
 async def erase_session(conn: Connection, session_id: str) -> list[str]:
     """Delete a session's photos and faces and leave a tombstone. Returns their object keys."""
     keys = [

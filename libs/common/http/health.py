@@ -2,7 +2,8 @@
 
 Readiness checks exactly what this process uses (its runtime's needs), concurrently, each with a
 short timeout, and answers 503 naming what is down, so a load balancer stops sending traffic to
-a process that cannot serve it.
+a process that cannot serve it. Redis is the exception: without it searches still work (no
+cache, rate limits let requests through), so Redis down is "degraded", still 200, and named.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from litestar import Controller, Request, Response, get
 from libs.common.runtime import Need, Runtime
 
 CHECK_TIMEOUT_S = 2.0
+#: Dependencies whose loss degrades the service without stopping it.
+OPTIONAL = frozenset({Need.REDIS})
 
 
 def _checks(runtime: Runtime) -> dict[str, Callable[[], Awaitable[Any]]]:
@@ -56,7 +59,7 @@ async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
             "status": "up" if runtime.engine is not None else "down",
             **({"model_id": runtime.engine.pack.id} if runtime.engine is not None else {}),
         }
-    ok = all(r["status"] == "up" for r in report.values())
+    ok = all(r["status"] == "up" for name, r in report.items() if name not in OPTIONAL)
     return ok, report
 
 
@@ -69,14 +72,14 @@ class HealthController(Controller):
         runtime: Runtime = request.app.state.runtime
         ok, report = await readiness(runtime)
         settings = runtime.settings.app
+        down = sorted(name for name, r in report.items() if r["status"] != "up")
         body = {
-            "status": "ok" if ok else "unavailable",
+            "status": "unavailable" if not ok else ("degraded" if down else "ok"),
             "service": settings.app_name,
             "version": settings.app_version,
             "targets": sorted(request.app.state.targets),
             "dependencies": report,
         }
-        down = sorted(name for name, r in report.items() if r["status"] != "up")
         if down:
             body["down"] = down
         return Response(body, status_code=200 if ok else 503)
