@@ -31,7 +31,9 @@ from libs.common.face.tiling import (
 ImageArray = npt.NDArray[np.uint8]
 
 # Candidates down to this score are kept so that the engine can report them as "low_score".
-LOW_SCORE_FLOOR = 0.3
+# Lower candidates are mostly not faces at all (0.3 reported ~100 on a crowd photo): reporting
+# them would fill the status and the indexed events with noise.
+LOW_SCORE_FLOOR = 0.5
 NMS_IOU = 0.4
 # A detail tile overlaps its neighbour by this share of the tile: a face up to that size (in the
 # scaled photo) lies whole in some tile; larger ones are the whole-photo pass's job.
