@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # System tools some tests use, from Debian's packages: docker-compose (validates
 # docker-compose.yml without a daemon), promtool (Prometheus rules), Chromium + ChromeDriver
-# (browser tests), ab/wrk (load). Idempotent and quick when everything is there. Without root
-# (or apt) it installs nothing, and the tests that need a missing tool skip, saying which.
+# (browser tests), ab/wrk (load), shellcheck (deploy scripts). Idempotent and quick when
+# everything is there. Without root (or apt) it installs nothing, and the tests that need a
+# missing tool skip, saying which.
 set -u
 want=()
 command -v docker-compose >/dev/null 2>&1 || want+=(docker-compose)
@@ -11,6 +12,7 @@ command -v chromium >/dev/null 2>&1 || want+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || want+=(chromium-driver)
 command -v ab >/dev/null 2>&1 || want+=(apache2-utils)
 command -v wrk >/dev/null 2>&1 || want+=(wrk)
+command -v shellcheck >/dev/null 2>&1 || want+=(shellcheck)
 [ ${#want[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "install-tools: not root or no apt-get; missing: ${want[*]} (tests needing them will skip)" >&2

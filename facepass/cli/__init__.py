@@ -23,8 +23,13 @@ def _register() -> None:
     serve_cmd.register(app)
     db_cmd.register(app)
     faces_cmd.register(app)
+    from facepass.cli import backup_cmd
 
-    from facepass.cli import index_cmd, lag_cmd, schemas_cmd
+    backup_cmd.register(app)
+
+    from facepass.cli import bench_cmd, index_cmd, lag_cmd, schemas_cmd
+
+    bench_cmd.register(app)
 
     schemas_cmd.register(app)
     index_cmd.register(app)

@@ -80,6 +80,8 @@ CACHE_REQUESTS = Counter(
 RATE_LIMITED = Counter(
     "facepass_rate_limited_total", "Requests refused with 429, by limit.", ["limit"]
 )
-DB_POOL_SIZE = Gauge(
-    "facepass_db_pool_connections", "Database pool connections, by state.", ["state"]
+DEPENDENCY_UP = Gauge(
+    "facepass_dependency_up",
+    "1 if the last health check reached the dependency, else 0 (set by GET /api/v2/health).",
+    ["dependency"],
 )

@@ -10,6 +10,7 @@ batch without committing (every write is idempotent, so a retry duplicates nothi
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import numpy.typing as npt
 from pydantic import ValidationError
 
 from libs.common.events import (
+    ID_PATTERN,
     ErrorKind,
     PhotoFailed,
     PhotoIndexed,
@@ -107,6 +109,14 @@ _IMAGE_ERROR_KINDS: dict[type[ImageError], ErrorKind] = {
     CorruptImageError: "corrupt_image",
 }
 _DB_TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
+
+
+def _photo_id_from_key(key: bytes | None) -> str | None:
+    """An invalid event's photo id, from its Kafka key when that is a valid id."""
+    if key is None:
+        return None
+    text = key.decode("utf-8", "replace")
+    return text if re.fullmatch(ID_PATTERN, text) else None
 
 
 def _ms(start: float) -> float:
@@ -287,7 +297,7 @@ class EmbedderWorker:
         attempts: int,
     ) -> None:
         failed = PhotoFailed(
-            photo_id=event.photo_id if event else None,
+            photo_id=event.photo_id if event else _photo_id_from_key(record.key),
             session_id=event.session_id if event else None,
             error_kind=kind,
             error=error[:2000],

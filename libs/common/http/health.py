@@ -15,6 +15,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get
 
+from libs.common.metrics import DEPENDENCY_UP
 from libs.common.runtime import Need, Runtime
 
 CHECK_TIMEOUT_S = 2.0
@@ -59,6 +60,8 @@ async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
             "status": "up" if runtime.engine is not None else "down",
             **({"model_id": runtime.engine.pack.id} if runtime.engine is not None else {}),
         }
+    for name, result in report.items():
+        DEPENDENCY_UP.labels(dependency=name).set(1 if result["status"] == "up" else 0)
     ok = all(r["status"] == "up" for name, r in report.items() if name not in OPTIONAL)
     return ok, report
 
