@@ -26,9 +26,14 @@ def _free(port: int) -> bool:
     return True
 
 
+# Every port we pick lies below Linux's ephemeral range (32768-60999): there, any outgoing
+# connection may take a port between our check and the server's bind.
+_LOW, _HIGH = 10_000, 32_000
+
+
 def free_port(rng: random.Random) -> int:
     while True:
-        port = rng.randrange(20_000, 40_000)
+        port = rng.randrange(_LOW, _HIGH)
         if _free(port):
             return port
 
@@ -36,7 +41,7 @@ def free_port(rng: random.Random) -> int:
 def free_s3_port(rng: random.Random) -> int:
     """A port P with P..P+4 and their gRPC twins (+10000) free, as SeaweedFS needs."""
     while True:
-        port = rng.randrange(20_000, 40_000)
+        port = rng.randrange(_LOW, _HIGH - 10_010)
         if all(_free(p) and _free(p + 10_000) for p in range(port, port + 5)):
             return port
 
