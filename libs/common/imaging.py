@@ -78,6 +78,24 @@ def _register_heif() -> None:
     pillow_heif.register_heif_opener()
 
 
+def _checked_kind(data: bytes, max_bytes: int) -> str:
+    """The byte cap and the type, checked before any parser sees the bytes."""
+    if len(data) > max_bytes:
+        raise ImageTooLargeError(
+            f"image is {len(data)} bytes, the limit is {max_bytes}", reason="too_many_bytes"
+        )
+    if not data:
+        raise UnsupportedImageError("image is empty", reason="empty")
+    kind = sniff_image_type(data)
+    if kind is None:
+        raise UnsupportedImageError(
+            "not a JPEG, PNG, WebP, GIF or HEIC image", reason="not_an_image"
+        )
+    if kind == "heic":
+        _register_heif()
+    return kind
+
+
 def _set_pillow_guard(max_pixels: int) -> None:
     """Keep Pillow's own bomb guard in step with ours.
 
@@ -106,19 +124,7 @@ def decode_image(
         UnsupportedImageError: empty, not an image, or not JPEG/PNG/WebP/GIF/HEIC.
         CorruptImageError: a supported image that cannot be decoded (truncated, damaged).
     """
-    if len(data) > max_bytes:
-        raise ImageTooLargeError(
-            f"image is {len(data)} bytes, the limit is {max_bytes}", reason="too_many_bytes"
-        )
-    if not data:
-        raise UnsupportedImageError("image is empty", reason="empty")
-    kind = sniff_image_type(data)
-    if kind is None:
-        raise UnsupportedImageError(
-            "not a JPEG, PNG, WebP, GIF or HEIC image", reason="not_an_image"
-        )
-    if kind == "heic":
-        _register_heif()
+    kind = _checked_kind(data, max_bytes)
     _set_pillow_guard(max_pixels)
     # Truncated files must fail, never decode half a picture; this is Pillow's default.
     if ImageFile.LOAD_TRUNCATED_IMAGES:
@@ -187,19 +193,7 @@ def probe_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
     For the ingest service, which must refuse bad uploads before storing them without paying
     for a full decode; the embedder decodes later with `decode_image`. Same errors.
     """
-    if len(data) > max_bytes:
-        raise ImageTooLargeError(
-            f"image is {len(data)} bytes, the limit is {max_bytes}", reason="too_many_bytes"
-        )
-    if not data:
-        raise UnsupportedImageError("image is empty", reason="empty")
-    kind = sniff_image_type(data)
-    if kind is None:
-        raise UnsupportedImageError(
-            "not a JPEG, PNG, WebP, GIF or HEIC image", reason="not_an_image"
-        )
-    if kind == "heic":
-        _register_heif()
+    kind = _checked_kind(data, max_bytes)
     try:
         with Image.open(io.BytesIO(data), formats=[_PARSERS[kind]]) as im:
             width, height = im.size
