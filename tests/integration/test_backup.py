@@ -24,8 +24,10 @@ import pytest
 from facepass.backup import pg_tool
 from facepass.bootstrap import prepare_dependencies
 from libs.common.settings import PostgresSettings, Settings
+from tests.support.api import index_and_wait
 from tests.support.data import T1, TOM_HANKS, jpeg_bytes
 from tests.support.processes import API_KEY, FACEPASS, ServerProcess, facepass_serve, stack_env
+from tests.support.stack import superuser
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "deploy" / "scripts"
@@ -34,23 +36,15 @@ T1_LEFT = (0, 0, 1280 // 3, 886)  # the left-most attendee of t1.jpg
 V2_TABLES = {"sessions", "photos", "face_embeddings", "erased_sessions", "erased_photos"}
 
 
-def _superuser(settings: Settings, dbname: str = "postgres") -> psycopg.Connection:
-    socket_dir = settings.stack.state_dir.resolve() / "postgres"
-    return psycopg.connect(
-        host=str(socket_dir), port=settings.postgres.port, user="postgres", dbname=dbname,
-        autocommit=True,
-    )  # fmt: skip
-
-
 @pytest.fixture
 def own_db(stack: Settings) -> Iterator[Settings]:
     """The stack's settings with a fresh database (pgvector, owned by the FacePass role) and
     topics of its own; the database is dropped afterwards."""
     tag = uuid.uuid4().hex[:8]
     name = f"bk_{tag}"
-    with _superuser(stack) as conn:
+    with superuser(stack) as conn:
         conn.execute(f'CREATE DATABASE "{name}" OWNER "{stack.postgres.user}"')
-    with _superuser(stack, name) as conn:
+    with superuser(stack, name) as conn:
         conn.execute("CREATE EXTENSION vector")
     kafka = stack.kafka.model_copy(
         update={
@@ -63,7 +57,7 @@ def own_db(stack: Settings) -> Iterator[Settings]:
     yield stack.model_copy(
         update={"postgres": stack.postgres.model_copy(update={"db": name}), "kafka": kafka}
     )
-    with _superuser(stack) as conn:
+    with superuser(stack) as conn:
         conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
@@ -129,28 +123,6 @@ def _fingerprint(pg: PostgresSettings) -> dict[str, Any]:
             "digest": digest}  # fmt: skip
 
 
-def _index(server: ServerProcess, session: str, photos: dict[str, bytes]) -> None:
-    with server.client() as client:
-        for photo_id, data in photos.items():
-            response = client.post(
-                "/api/v2/index",
-                headers=KEY,
-                data={"photo_id": photo_id, "session_id": session},
-                files={"file": (f"{photo_id}.jpg", data, "image/jpeg")},
-            )
-            assert response.status_code == 202, response.text
-        pending = set(photos)
-        deadline = time.monotonic() + 180
-        while pending and time.monotonic() < deadline:
-            for photo_id in sorted(pending):
-                body = client.get(f"/api/v2/photos/{photo_id}", headers=KEY).json()
-                if body["status"] in {"indexed", "failed"}:
-                    assert body["status"] == "indexed", body
-                    pending.discard(photo_id)
-            time.sleep(0.3)
-    assert not pending, f"not indexed in time: {pending}\n{server.log()[-3000:]}"
-
-
 def _search(server: ServerProcess, session: str, selfie: bytes) -> list[tuple[str, float]]:
     response = httpx.post(
         f"{server.base_url}/api/v2/search",
@@ -174,7 +146,7 @@ def test_backup_wipe_restore_gives_back_rows_vectors_and_search_results(
     }
     selfies = {"left attendee": jpeg_bytes(T1, crop=T1_LEFT), "tom": jpeg_bytes(TOM_HANKS)}
     with facepass_serve(own_db, tmp_path, **_overrides(own_db)) as server:
-        _index(server, session, photos)
+        index_and_wait(server, session, photos, timeout_s=180)
         before = {name: _search(server, session, selfie) for name, selfie in selfies.items()}
     assert {p for p, _ in before["left attendee"]} == {
         f"{session}-group",

@@ -11,30 +11,22 @@ import pytest
 
 from libs.common.db.migrate import Migrator, export_scripts
 from libs.common.settings import PostgresSettings, Settings
+from tests.support.stack import superuser
 
 REPO = Path(__file__).resolve().parents[2]
 V2_TABLES = {"sessions", "photos", "face_embeddings", "erased_sessions", "erased_photos"}
-
-
-def _superuser(settings: Settings, dbname: str = "postgres") -> psycopg.Connection:
-    """The bootstrap superuser over the embedded server's unix socket."""
-    socket_dir = settings.stack.state_dir.resolve() / "postgres"
-    return psycopg.connect(
-        host=str(socket_dir), port=settings.postgres.port, user="postgres", dbname=dbname,
-        autocommit=True,
-    )  # fmt: skip
 
 
 @pytest.fixture
 def scratch_db(stack: Settings) -> Iterator[PostgresSettings]:
     """A fresh database with pgvector, owned by the FacePass role, dropped afterwards."""
     name = f"mig_{uuid.uuid4().hex[:8]}"
-    with _superuser(stack) as conn:
+    with superuser(stack) as conn:
         conn.execute(f'CREATE DATABASE "{name}" OWNER "{stack.postgres.user}"')
-    with _superuser(stack, name) as conn:
+    with superuser(stack, name) as conn:
         conn.execute("CREATE EXTENSION vector")
     yield stack.postgres.model_copy(update={"db": name})
-    with _superuser(stack) as conn:
+    with superuser(stack) as conn:
         conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 

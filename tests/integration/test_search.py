@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import random
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 from PIL import Image
 
 from libs.common.settings import Settings
+from tests.support.api import index_and_wait
 from tests.support.data import T1, TOM_HANKS, jpeg_bytes, shared_group_dir
 from tests.support.processes import API_KEY, ServerProcess, facepass_serve
 
@@ -27,27 +27,6 @@ T1_LEFT = (0, 0, 1280 // 3, 886)
 
 def _uid(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def _index_all(server: ServerProcess, session: str, photos: dict[str, bytes]) -> None:
-    with server.client() as client:
-        for photo_id, data in photos.items():
-            response = client.post(
-                "/api/v2/index",
-                headers=KEY,
-                data={"photo_id": photo_id, "session_id": session},
-                files={"file": (f"{photo_id}.jpg", data, "image/jpeg")},
-            )
-            assert response.status_code == 202, response.text
-        deadline = time.monotonic() + 120
-        pending = set(photos)
-        while pending and time.monotonic() < deadline:
-            for photo_id in list(pending):
-                status = client.get(f"/api/v2/photos/{photo_id}", headers=KEY).json()
-                if status["status"] == "indexed":
-                    pending.discard(photo_id)
-            time.sleep(0.3)
-    assert not pending, f"not indexed: {pending}"
 
 
 def search(
@@ -65,7 +44,7 @@ def search(
 @pytest.fixture(scope="module")
 def t1_session(server: ServerProcess) -> str:
     session = _uid("t1s")
-    _index_all(
+    index_and_wait(
         server,
         session,
         {f"{session}-group": T1.read_bytes(), f"{session}-tom": jpeg_bytes(TOM_HANKS)},
@@ -145,7 +124,7 @@ def test_repeat_search_is_cached_and_indexing_invalidates_it(
     server: ServerProcess, stack: Settings
 ) -> None:
     session = _uid("cache")
-    _index_all(server, session, {f"{session}-a": jpeg_bytes(TOM_HANKS)})
+    index_and_wait(server, session, {f"{session}-a": jpeg_bytes(TOM_HANKS)})
     selfie = jpeg_bytes(TOM_HANKS, scale=0.7)
     first = search(server.base_url, session, selfie).json()
     second = search(server.base_url, session, selfie).json()
@@ -153,7 +132,7 @@ def test_repeat_search_is_cached_and_indexing_invalidates_it(
     assert _cache_hits(server) >= 1
     hits = _cache_hits(server)
     # A new photo of the session must be visible at once, not after the cache expires.
-    _index_all(server, session, {f"{session}-b": jpeg_bytes(TOM_HANKS, scale=0.9)})
+    index_and_wait(server, session, {f"{session}-b": jpeg_bytes(TOM_HANKS, scale=0.9)})
     third = search(server.base_url, session, selfie).json()
     assert {r["photo_id"] for r in third["results"]} == {f"{session}-a", f"{session}-b"}
     assert _cache_hits(server) == hits
@@ -210,7 +189,7 @@ def test_group_photos_are_found_by_another_photo_of_each_person(server: ServerPr
         for row in csv.DictReader(f):
             if row["identities"]:
                 labels[Path(row["photo"]).stem] = set(row["identities"].split(";"))
-    _index_all(
+    index_and_wait(
         server,
         session,
         {f"{session}-{name}": (group / "photos" / f"{name}.jpg").read_bytes() for name in labels},

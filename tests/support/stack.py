@@ -5,6 +5,9 @@ from __future__ import annotations
 import random
 import socket
 from pathlib import Path
+from typing import Any
+
+import psycopg
 
 from libs.common.settings import (
     KafkaSettings,
@@ -66,3 +69,12 @@ def stack_settings(state_dir: Path, *, seed: int | None = None) -> Settings:
         kafka=KafkaSettings(bootstrap=f"127.0.0.1:{pick()}", partitions=4),
         stack=StackSettings(state_dir=state_dir, start_timeout_s=90),
     )
+
+
+def superuser(settings: Settings, dbname: str = "postgres") -> psycopg.Connection[Any]:
+    """The embedded server's bootstrap superuser, over its unix socket."""
+    socket_dir = settings.stack.state_dir.resolve() / "postgres"
+    return psycopg.connect(
+        host=str(socket_dir), port=settings.postgres.port, user="postgres", dbname=dbname,
+        autocommit=True,
+    )  # fmt: skip
