@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test-tools run test test-slow lint format clean-state help
+.PHONY: install test-tools run test test-slow lint format bench clean-state help
 
 help:
 	@echo "make run        start the embedded stack and the services (Ctrl-C stops everything)"
@@ -13,6 +13,7 @@ help:
 	@echo "make test-slow  run the slow fault and load tests"
 	@echo "make lint       ruff (lint + format check) and mypy"
 	@echo "make format     apply ruff formatting and safe fixes"
+	@echo "make bench      every benchmark suite (~20-30 min), then docs/benchmarks.md"
 
 # The virtualenv is (re)built when the dependency pins change.
 $(STAMP): pyproject.toml requirements/constraints.txt
@@ -44,6 +45,10 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+bench: install test-tools
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev,bench]'
+	$(BIN)/facepass bench all
 
 clean-state:
 	rm -rf .facepass

@@ -28,6 +28,9 @@ def machine() -> dict[str, Any]:
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
+        # Load when the result was saved (this run's own work included): a shared machine's
+        # other users show here.
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
         "system": f"{platform.system()} {platform.release()}",
     }
@@ -54,3 +57,12 @@ def save(suite: str, result: dict[str, Any], folder: Path = BENCH_DIR) -> Path:
 
 def load_all(folder: Path = BENCH_DIR) -> dict[str, dict[str, Any]]:
     return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+def headline(suite: str, result: dict[str, Any]) -> str:
+    """One line per suite for the terminal: its targets, measured, met or missed."""
+    from facepass.bench import targets
+
+    ids = targets.BY_SUITE.get(suite, [])
+    checks = [c for c in targets.evaluate({suite: result}) if c.id in ids]
+    return "; ".join(f"{c.id} {c.measured} ({targets.verdict(c)})" for c in checks) or "done"

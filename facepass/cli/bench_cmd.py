@@ -1,9 +1,16 @@
-"""`facepass bench ...`: benchmark suites (../shared/BENCHMARKS.md) and their report."""
+"""`facepass bench ...`: benchmark suites (../shared/BENCHMARKS.md) and their report.
+
+Every suite but `faces` and `vectors` starts a private embedded stack (fresh state directory
+under .facepass/bench, free ports) unless `--configured` is given, and always its own
+`facepass serve` processes with the settings its protocol needs; results go to
+docs/bench/<suite>.json, `facepass bench report` writes docs/benchmarks.md and the plots.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,6 +22,21 @@ from facepass.cli.faces_cmd import bench_faces
 bench_app = typer.Typer(help="Benchmarks; results go to docs/bench/*.json.", no_args_is_help=True)
 bench_app.command("faces")(bench_faces)
 
+SUITES = ("accuracy", "pipeline", "load", "scale", "peer", "crowd", "vectors")
+
+Dataset = Annotated[
+    Path, typer.Option(help="LFW-layout dir (labels.csv) for LFW-Events and LFW selfies.")
+]
+Group = Annotated[Path, typer.Option(help="The group photos set (photos.csv, known/).")]
+Configured = Annotated[
+    bool,
+    typer.Option(
+        help="Use the configured servers (e.g. `facepass up`) instead of a private stack."
+    ),
+]
+Keep = Annotated[bool, typer.Option(help="Keep the private stack's directory and server logs.")]
+Save = Annotated[bool, typer.Option(help="Write docs/bench/<suite>.json.")]
+
 
 @bench_app.command("vectors")
 def vectors(
@@ -22,7 +44,7 @@ def vectors(
     faces: Annotated[int, typer.Option(help="Faces per ordinary session.")] = 900,
     big: Annotated[int, typer.Option(help="Faces of the one huge session.")] = 100_000,
     queries: Annotated[int, typer.Option(help="Queries per group.")] = 100,
-    save: Annotated[bool, typer.Option(help="Write docs/bench/vectors.json.")] = True,
+    save: Save = True,
 ) -> None:
     """P3: per-session query time and recall against brute force, in a private schema of the
     configured PostgreSQL (dropped afterwards)."""
@@ -34,6 +56,118 @@ def vectors(
     typer.echo(json.dumps(result, indent=2))
     if save:
         typer.echo(f"saved {report.save('vectors', result)}", err=True)
+
+
+def _run(
+    suites: set[str],
+    *,
+    dataset: Path,
+    group: Path,
+    configured: bool,
+    keep: bool,
+    save: bool,
+    quick: bool = False,
+) -> None:
+    from facepass.bench.harness import open_bench
+    from facepass.bench.suites import Sizes, run_all
+
+    sizes = Sizes()
+    if quick:
+        sizes = Sizes(
+            pipeline_photos=24, scale_photos=24, load_photos=8, load_selfies=600,
+            uncached_s=5, cached_s=3, rate_limit_check=False,
+        )  # fmt: skip
+    with open_bench(configured=configured, keep=keep) as bench:
+        outcome = run_all(
+            bench,
+            sizes,
+            dataset=dataset,
+            group=group,
+            suites=suites,
+            save=save,
+            progress=lambda line: typer.echo(line, err=True),
+        )
+    for suite, reason in outcome.skipped.items():
+        typer.echo(f"skipped {suite}: {reason}", err=True)
+    for suite, result in outcome.results.items():
+        typer.echo(f"{suite}: {report.headline(suite, result)}")
+
+
+def _suite_command(suite: str, doc: str) -> None:
+    def command(
+        dataset: Dataset = Path("../shared/datasets/lfw-dev"),
+        group: Group = Path("../shared/datasets/group"),
+        configured: Configured = False,
+        keep: Keep = False,
+        save: Save = True,
+    ) -> None:
+        _run({suite}, dataset=dataset, group=group, configured=configured, keep=keep, save=save)
+
+    command.__doc__ = doc
+    bench_app.command(suite)(command)
+
+
+_suite_command("accuracy", "A1: LFW-Events through the HTTP API (and the group photos).")
+_suite_command("pipeline", "P1: end-to-end indexing photos/s ÷ raw engine photos/s.")
+_suite_command("load", "P2: search under load with wrk, distinct and repeated selfies.")
+_suite_command("scale", "P4: indexing photos/s with 2 embedder processes ÷ 1.")
+_suite_command("peer", "P5: face_recognition (dlib) beside ours (runs A1 too).")
+
+
+@bench_app.command("crowd")
+def crowd_command(dataset: Dataset = Path("../shared/datasets/lfw-dev"), save: Save = True) -> None:
+    """A2: LFW-Crowd at T = 160 and 100 on the library (no servers)."""
+    from facepass.bench import crowd
+
+    result = crowd.run(dataset, progress=lambda line: typer.echo(line, err=True))
+    if save:
+        typer.echo(f"saved {report.save('crowd', result)}", err=True)
+    typer.echo(f"crowd: {report.headline('crowd', result)}")
+
+
+@bench_app.command("all")
+def all_suites(
+    dataset: Dataset = Path("../shared/datasets/lfw-dev"),
+    group: Group = Path("../shared/datasets/group"),
+    configured: Configured = False,
+    keep: Keep = False,
+    save: Save = True,
+    skip: Annotated[
+        list[str] | None, typer.Option(help=f"Suites not to run: {', '.join(SUITES)}.")
+    ] = None,
+    quick: Annotated[bool, typer.Option(help="Smaller sizes (a few minutes).")] = False,
+    write_report: Annotated[bool, typer.Option("--report/--no-report")] = True,
+) -> None:
+    """Every suite in order (A1, P1, P2, P4, P5, A2, P3), then docs/benchmarks.md and the
+    plots."""
+    unknown = set(skip or ()) - set(SUITES)
+    if unknown:
+        typer.echo(f"unknown suites: {', '.join(sorted(unknown))}", err=True)
+        raise typer.Exit(2)
+    chosen = set(SUITES) - set(skip or ())
+    _run(
+        chosen,
+        dataset=dataset,
+        group=group,
+        configured=configured,
+        keep=keep,
+        save=save,
+        quick=quick,
+    )
+    if write_report and save:
+        report_command()
+
+
+@bench_app.command("report")
+def report_command(
+    out: Annotated[Path, typer.Option(help="The Markdown report.")] = Path("docs/benchmarks.md"),
+) -> None:
+    """docs/benchmarks.md and docs/bench/*.png from docs/bench/*.json."""
+    from facepass.bench import markdown
+
+    written = markdown.write(out, report.BENCH_DIR)
+    for path in written:
+        typer.echo(f"wrote {path}")
 
 
 def register(app: typer.Typer) -> None:

@@ -29,7 +29,9 @@ class StackError(RuntimeError):
     """The embedded stack could not be started; the message says which server and why."""
 
 
-def _die_with_parent(signum: int) -> Callable[[], None]:
+def die_with_parent(signum: int) -> Callable[[], None]:
+    """A preexec_fn: the child gets `signum` when the thread that started it dies."""
+
     def set_parent_death_signal() -> None:  # pragma: no cover - runs between fork and exec
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signum)
@@ -104,7 +106,7 @@ class ManagedProcess:
                 cwd=self.cwd,
                 user=self.user,
                 start_new_session=True,
-                preexec_fn=_die_with_parent(self.stop_signal),
+                preexec_fn=die_with_parent(self.stop_signal),
             )
         self.pid_file.write_text(f"{proc.pid}\n")
         self._popen = proc

@@ -343,6 +343,9 @@ class ValkeyServer(EmbeddedServer):
             f"dir {self.data_dir}",
             "save 60 1",
             "appendonly no",
+            # Exit on SIGTERM even if the final snapshot cannot be written (state dir gone):
+            # otherwise Valkey refuses to shut down and outlives its supervisor.
+            "shutdown-on-sigterm force",
         ]
         if self.settings.redis.password is not None:
             lines.append(f"requirepass {self.settings.redis.password.get_secret_value()}")

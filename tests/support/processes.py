@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from libs.common.settings import Settings
+from libs.stack.process import die_with_parent
 from tests.support.stack import free_port
 
 FACEPASS = str(Path(sys.executable).parent / "facepass")
@@ -94,6 +95,8 @@ def facepass_serve(
         env=stack_env(settings, FACEPASS_PORT=str(port), **env),
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
+        # If the test process dies, its servers go with it.
+        preexec_fn=die_with_parent(signal.SIGTERM),
     )
     base_url = f"http://127.0.0.1:{port}"
     try:

@@ -1,0 +1,196 @@
+"""A1 — LFW-Events through the running service's HTTP API, and the group photos set.
+
+The collages are indexed with POST /api/v2/index into one session and every selfie is searched
+with POST /api/v2/search. To get the whole threshold sweep from one search per selfie, the search
+asks for the sweep's lowest threshold (the bench server runs with SEARCH_MIN_THRESHOLD lowered to
+allow it) and a limit above the session's photo count; the sweep then filters the returned
+similarities client-side. A few selfies are also searched at the server's default threshold to
+check that the client-side filter gives the same photos as the server's own.
+
+The scores use the library protocol (`facepass.evaluation.lfw_events`), so HTTP and library
+figures are computed the same way; what differs is the path: ingest, Kafka, the embedder,
+PostgreSQL + pgvector and the search API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facepass.bench import data
+from facepass.bench.client import IndexRun, index_photos, search, unique
+from facepass.bench.harness import SWEEP_FLOOR, Bench, Server
+from facepass.evaluation import lfw_events
+
+LIMIT = 1000  # the API's maximum; above every session indexed here
+CHECKED_SELFIES = 10
+
+
+def _similarities(
+    server: Server, session_id: str, selfies: list[bytes], photo_ids: list[str]
+) -> tuple[np.ndarray[Any, np.dtype[np.float32]], list[int], float]:
+    """Rows: selfies, columns: photos; -1 where not returned. Also the selfies with no face
+    (422 no-face) and the server's default threshold."""
+    column = {photo_id: i for i, photo_id in enumerate(photo_ids)}
+    similarity = np.full((len(selfies), len(photo_ids)), -1.0, np.float32)
+    no_face: list[int] = []
+    with server.client() as client:
+        default = float(search(client, session_id, selfies[0]).json().get("threshold", 0.0))
+        for row, selfie in enumerate(selfies):
+            response = search(client, session_id, selfie, threshold=SWEEP_FLOOR, limit=LIMIT)
+            if response.status_code == 422 and response.json().get("type", "").endswith("no-face"):
+                no_face.append(row)
+                continue
+            response.raise_for_status()
+            for result in response.json()["results"]:
+                if result["photo_id"] in column:
+                    similarity[row, column[result["photo_id"]]] = result["similarity"]
+    return similarity, no_face, default
+
+
+def _server_filter_agrees(
+    server: Server,
+    session_id: str,
+    selfies: list[bytes],
+    photo_ids: list[str],
+    similarity: np.ndarray[Any, np.dtype[np.float32]],
+    threshold: float,
+) -> dict[str, int]:
+    checked = agree = 0
+    with server.client() as client:
+        for row, selfie in enumerate(selfies[:CHECKED_SELFIES]):
+            response = search(client, session_id, selfie, limit=LIMIT)
+            if response.status_code != 200:
+                continue
+            server_side = {r["photo_id"] for r in response.json()["results"]}
+            client_side = {photo_ids[c] for c in np.flatnonzero(similarity[row] >= threshold)}
+            checked += 1
+            agree += server_side == client_side
+    return {"selfies_checked": checked, "same_photos": agree}
+
+
+def _throughput(run: IndexRun, cpu_s: float) -> dict[str, Any]:
+    return {
+        "photos": run.photos,
+        "indexed": len(run.indexed),
+        "failed": len(run.failed),
+        "wall_s": round(run.wall_s, 2),
+        "photos_per_s": round(run.photos_per_s, 3),
+        "cpu_s": round(cpu_s, 1),
+        "photos_per_cpu_s": round(len(run.indexed) / cpu_s, 3) if cpu_s else None,
+    }
+
+
+def lfw_events_http(
+    bench: Bench,
+    server: Server,
+    dataset: Path,
+    params: data.EventsParams,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    protocol = data.events(dataset, params)
+    session_id = unique("a1")
+    assert min(lfw_events.default_thresholds()) >= SWEEP_FLOOR
+    photo_ids = [f"{session_id}-c{i:04d}" for i in range(len(protocol.collages))]
+    progress(f"A1: indexing {len(photo_ids)} collages over HTTP")
+    pids = (server.process.pid,)
+    cpu0 = bench.cpu_seconds(*pids)
+    run = asyncio.run(
+        index_photos(
+            bench, server, session_id, list(zip(photo_ids, protocol.collages, strict=True))
+        )
+    )
+    cpu = bench.cpu_seconds(*pids) - cpu0
+    identities = sorted(protocol.selfies)
+    selfies = [protocol.selfies[name].read_bytes() for name in identities]
+    progress(f"A1: searching {len(selfies)} selfies")
+    similarity, no_face, default = _similarities(server, session_id, selfies, photo_ids)
+    scores = lfw_events.Scores(
+        identities=identities,
+        similarity=similarity,
+        relevant=np.array([[n in t for t in protocol.truth] for n in identities], dtype=bool),
+        selfies_without_face=[identities[i] for i in no_face],
+        photos_faces=sum(int(e.get("faces_indexed", 0)) for e in run.indexed.values()),
+    )
+    model = next((str(e.get("model_id")) for e in run.indexed.values()), "unknown")
+    result = lfw_events.report(
+        scores, threshold=default, parameters=params.as_dict(), pack_id=model
+    )
+    result["shipped_threshold"] = default
+    result["server_filter_check"] = _server_filter_agrees(
+        server, session_id, selfies, photo_ids, similarity, default
+    )
+    result["indexing"] = _throughput(run, cpu)
+    return result
+
+
+def group_photos(bench: Bench, server: Server, group: Path) -> dict[str, Any]:
+    """Every reference photo of the 5 people searched among the group photos (the two crowd
+    shots count as photos none of them is in)."""
+    references, truth = data.group_set(group)
+    session_id = unique("a1g")
+    names = sorted(truth)
+    ids = {name: f"{session_id}-{Path(name).stem}" for name in names}
+    run = asyncio.run(
+        index_photos(bench, server, session_id, [(ids[n], (group / n).read_bytes()) for n in names])
+    )
+    tp = fp = fn = 0
+    misses: list[str] = []
+    false_hits: list[str] = []
+    default = 0.0
+    with server.client() as client:
+        for person, files in references.items():
+            for file in files:
+                response = search(client, session_id, file.read_bytes(), limit=LIMIT)
+                response.raise_for_status()
+                default = float(response.json()["threshold"])
+                returned = {r["photo_id"] for r in response.json()["results"]}
+                for name in names:
+                    hit, relevant = ids[name] in returned, person in truth[name]
+                    tp += hit and relevant
+                    fp += hit and not relevant
+                    fn += relevant and not hit
+                    if relevant and not hit:
+                        misses.append(f"{file.parent.name}/{file.name} → {name}")
+                    if hit and not relevant:
+                        false_hits.append(f"{file.parent.name}/{file.name} → {name}")
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    return {
+        "photos": len(names),
+        "faces_indexed": sum(int(e.get("faces_indexed", 0)) for e in run.indexed.values()),
+        "references": sum(len(v) for v in references.values()),
+        "people": len(references),
+        "threshold": default,
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "misses": misses,
+        "false_hits": false_hits,
+    }
+
+
+def run(
+    bench: Bench,
+    server: Server,
+    *,
+    dataset: Path,
+    params: data.EventsParams,
+    group: Path | None,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """A1 on the bench's `all` server (SEARCH_MIN_THRESHOLD lowered to the sweep's floor)."""
+    result: dict[str, Any] = {
+        "lfw_events": lfw_events_http(bench, server, dataset, params, progress)
+    }
+    if group is not None and data.group_available(group):
+        progress("A1: group photos")
+        result["group"] = group_photos(bench, server, group)
+    return result

@@ -1,0 +1,273 @@
+"""Where the suites run: a private embedded stack (default) or the configured servers, and
+`facepass serve` processes started by the bench with the settings each protocol needs.
+
+The bench never measures a server someone else started: it always launches its own
+`facepass serve --target ...` processes (on free ports, with a bench API key and the protocol's
+limits), so every figure comes with the exact settings that produced it. The dependencies
+(PostgreSQL, S3, Kafka, Valkey) are either a private embedded stack in a fresh state directory
+under `.facepass/bench/` on free ports (reproducible: `facepass bench all` does this) or, with
+`--configured`, the servers of the environment's settings (e.g. a running `facepass up`).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+from libs.common.settings import (
+    KafkaSettings,
+    PostgresSettings,
+    RedisSettings,
+    S3Settings,
+    Settings,
+    StackSettings,
+    load_settings,
+)
+
+BENCH_STATE = Path(".facepass/bench")
+API_KEY = "bench-api-key-0123456789abcdef"
+FACEPASS = str(Path(sys.executable).parent / "facepass")
+#: Settings every bench server gets: no limits in the way of throughput runs.
+UNLIMITED = {"SEARCH_RATE_LIMIT_PER_MINUTE": "0", "RATE_LIMIT_API_KEY_PER_MINUTE": "0"}
+#: The lowest threshold the A1 sweep asks for (SEARCH_MIN_THRESHOLD of the bench server).
+SWEEP_FLOOR = 0.10
+#: The shared `all` server of A1, P1 and P2: one inference thread per model session (the
+#: shipped default, said explicitly), limits off, the sweep's floor allowed.
+ALL_SERVER_ENV = {"FACE_INTRA_OP_THREADS": "1", "SEARCH_MIN_THRESHOLD": str(SWEEP_FLOOR)}
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(rng: random.Random, taken: set[int] | None = None) -> int:
+    """A free TCP port in 20000-40000 (and, for SeaweedFS, ...)."""
+    taken = taken if taken is not None else set()
+    while True:
+        port = rng.randrange(20_000, 40_000)
+        if port not in taken and _port_free(port):
+            taken.add(port)
+            return port
+
+
+def _free_s3_port(rng: random.Random, taken: set[int]) -> int:
+    """P with P..P+4 and each + 10000 free: SeaweedFS binds them all."""
+    while True:
+        port = rng.randrange(20_000, 30_000)
+        ports = [*range(port, port + 5), *range(port + 10_000, port + 10_005)]
+        if not taken.intersection(ports) and all(_port_free(p) for p in ports):
+            taken.update(ports)
+            return port
+
+
+def isolated(settings: Settings) -> Settings:
+    """The same servers with the bench's own topics and consumer group, so no other embedder
+    on these servers (a `facepass up`, the test suite's server) shares the bench's work."""
+    kafka = settings.kafka.model_copy(
+        update={
+            "topic_uploaded": "facepass.bench.photos.uploaded.v1",
+            "topic_indexed": "facepass.bench.photos.indexed.v1",
+            "topic_dlq": "facepass.bench.photos.dlq.v1",
+            "consumer_group": "facepass-bench-embedder",
+        }
+    )
+    return settings.model_copy(update={"kafka": kafka})
+
+
+def private_settings(state_dir: Path) -> Settings:
+    """Settings whose four servers are embedded in `state_dir`, on free ports."""
+    rng = random.Random()  # noqa: S311 - port picking, not a secret
+    taken: set[int] = set()
+    s3_port = _free_s3_port(rng, taken)
+    return load_settings(
+        postgres=PostgresSettings(host="127.0.0.1", port=free_port(rng, taken)),
+        redis=RedisSettings(host="127.0.0.1", port=free_port(rng, taken)),
+        s3=S3Settings(endpoint=f"http://127.0.0.1:{s3_port}", bucket="facepass-bench"),
+        kafka=KafkaSettings(bootstrap=f"127.0.0.1:{free_port(rng, taken)}"),
+        stack=StackSettings(state_dir=state_dir, start_timeout_s=120),
+    )
+
+
+@dataclass
+class Server:
+    """One `facepass serve` process of the bench."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+    target: str
+
+    def client(self, timeout: float = 60) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=timeout, headers={"X-API-Key": API_KEY})
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+@dataclass
+class Bench:
+    """The servers of one bench run and how to start `facepass serve` processes on them."""
+
+    settings: Settings
+    log_dir: Path
+    stack_pids: list[int] = field(default_factory=list)
+    mode: str = "private"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        s = self.settings
+        prefixes = ("POSTGRES_", "S3_", "KAFKA_", "REDIS_", "FACEPASS_", "SEARCH_", "EMBEDDER_")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+        env.update(
+            POSTGRES_HOST=s.postgres.host,
+            POSTGRES_PORT=str(s.postgres.port),
+            POSTGRES_USER=s.postgres.user,
+            POSTGRES_PASSWORD=s.postgres.password.get_secret_value(),
+            POSTGRES_DB=s.postgres.db,
+            REDIS_HOST=s.redis.host,
+            REDIS_PORT=str(s.redis.port),
+            S3_ENDPOINT=s.s3.endpoint,
+            S3_BUCKET=s.s3.bucket,
+            S3_ACCESS_KEY=s.s3.access_key.get_secret_value(),
+            S3_SECRET_KEY=s.s3.secret_key.get_secret_value(),
+            KAFKA_BOOTSTRAP=s.kafka.bootstrap,
+            KAFKA_PARTITIONS=str(s.kafka.partitions),
+            KAFKA_TOPIC_UPLOADED=s.kafka.topic_uploaded,
+            KAFKA_TOPIC_INDEXED=s.kafka.topic_indexed,
+            KAFKA_TOPIC_DLQ=s.kafka.topic_dlq,
+            KAFKA_CONSUMER_GROUP=s.kafka.consumer_group,
+            FACEPASS_STATE_DIR=str(s.stack.state_dir),
+            FACEPASS_EMBEDDED="none",
+            API_KEYS=API_KEY,
+            LOG_LEVEL="WARNING",
+            **UNLIMITED,
+        )
+        env.update(extra)
+        return env
+
+    def _spawn(self, target: str, extra: dict[str, str]) -> Server:
+        port = free_port(random.Random())  # noqa: S311
+        log_path = self.log_dir / f"serve-{target}-{port}.log"
+        process = subprocess.Popen(
+            [FACEPASS, "serve", "--target", target],
+            env=self.env(FACEPASS_PORT=str(port), **extra),
+            stdout=log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        return Server(process, f"http://127.0.0.1:{port}", log_path, target)
+
+    def start_many(self, *specs: tuple[str, dict[str, str]]) -> list[Server]:
+        """Start several `facepass serve --target T` processes at once; wait until all are
+        healthy (model loading overlaps, which saves start-up time)."""
+        servers: list[Server] = []
+        try:
+            for target, extra in specs:
+                servers.append(self._spawn(target, extra))
+            for server in servers:
+                _wait_healthy(server)
+        except BaseException:
+            for server in servers:
+                server.stop()
+            raise
+        return servers
+
+    def start(self, target: str = "all", **extra: str) -> Server:
+        """Start `facepass serve --target TARGET` and wait until it is healthy."""
+        return self.start_many((target, extra))[0]
+
+    @contextmanager
+    def serve(self, target: str = "all", **extra: str) -> Iterator[Server]:
+        server = self.start(target, **extra)
+        try:
+            yield server
+        finally:
+            server.stop()
+
+    def cpu_seconds(self, *pids: int, stack: bool = True) -> float:
+        """User + system CPU time so far of these processes, the stack's servers (unless not
+        `stack`) and all their live descendants (what FacePass spends, end to end)."""
+        total = 0.0
+        seen: set[int] = set()
+        for pid in (*pids, *(self.stack_pids if stack else ())):
+            try:
+                root = psutil.Process(pid)
+                for proc in [root, *root.children(recursive=True)]:
+                    if proc.pid not in seen:
+                        seen.add(proc.pid)
+                        times = proc.cpu_times()
+                        total += times.user + times.system
+            except psutil.Error:
+                continue
+        return total
+
+
+def _wait_healthy(server: Server, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            tail = server.log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"facepass serve exited with {server.process.returncode}:\n{tail}")
+        try:
+            if httpx.get(f"{server.base_url}/api/v2/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"facepass serve did not become healthy; see {server.log_path}")
+
+
+@contextmanager
+def open_bench(*, configured: bool = False, keep: bool = False) -> Iterator[Bench]:
+    """A private embedded stack in a fresh directory under .facepass/bench (removed afterwards
+    unless `keep`), or the configured servers when `configured`."""
+    from facepass.bootstrap import prepare_dependencies
+    from libs.stack.stack import EmbeddedStack
+
+    BENCH_STATE.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="run-", dir=BENCH_STATE)).resolve()
+    log_dir = root / "logs"
+    log_dir.mkdir()
+    if configured:
+        settings = isolated(load_settings())
+        prepare_dependencies(settings)
+        try:
+            yield Bench(settings, log_dir, mode="configured")
+        finally:
+            if not keep:
+                shutil.rmtree(root, ignore_errors=True)
+        return
+    settings = isolated(private_settings(root / "state"))
+    stack = EmbeddedStack(settings)
+    stack.start()
+    try:
+        prepare_dependencies(settings)
+        pids = [pid for s in stack.servers if (pid := s.process().running_pid()) is not None]
+        yield Bench(settings, log_dir, stack_pids=pids)
+    finally:
+        stack.stop()
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,172 @@
+"""P2 — search under load, with wrk, on the bench's `all` server (rate limits off).
+
+For each concurrency c: distinct selfies (every request a selfie never sent before, so every one
+runs the face model: the server's cache-hit counter is read before and after to prove it) and one
+repeated selfie (warmed first, so every request is a cache hit). Beside them, the model-bound
+limit measured in the same run: this machine's cores ÷ the median time of the selfie model
+(decode at the server's reduction + detect + embed, one thread) on a sample of the same selfies.
+Optionally the rate limiter at its default (60/min per client): how many 429s, with Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from facepass.bench import wrk
+from facepass.bench.client import index_photos, metric_total, search, unique
+from facepass.bench.harness import Bench, Server
+from libs.common.face import FaceEngine, NoFaceError
+from libs.common.imaging import decode_image
+from libs.common.settings import FaceSettings
+from services.search_api.search import SELFIE_DECODE_SIDE
+
+HITS = "facepass_search_cache_requests_total"
+SEARCHES = "facepass_searches_total"
+
+
+def selfie_model_ms(selfies: list[bytes], *, parallel: bool = True) -> dict[str, Any]:
+    """Median ms of what the server's CPU does for an uncached selfie, on one thread."""
+    settings = FaceSettings(intra_op_threads=1)
+    engine = FaceEngine.from_settings(settings)
+    engine.load()
+    limits = {"max_bytes": settings.max_image_bytes, "max_pixels": settings.max_image_pixels}
+    times: list[float] = []
+    for i, data in enumerate([selfies[0], *selfies]):
+        start = time.perf_counter()
+        with contextlib.suppress(NoFaceError):  # timed all the same: the server does it too
+            engine.selfie(decode_image(data, **limits, reduce_to=SELFIE_DECODE_SIDE))
+        if i:  # the first is a warm-up
+            times.append((time.perf_counter() - start) * 1000)
+    median = statistics.median(times)
+    cores = os.cpu_count() or 1
+    return {
+        "sample": len(times),
+        "ms_median": round(median, 1),
+        "cores": cores,
+        "limit_req_per_s": round(cores * 1000 / median, 1),
+        "parallel_loops_req_per_s": parallel_rate(selfies, cores) if parallel else None,
+    }
+
+
+def parallel_rate(selfies: list[bytes], processes: int) -> float:
+    """Selfies/s of `processes` plain selfie loops running at once (one thread each): what
+    the machine gives the model right now, beside the formula cores ÷ model time."""
+    with tempfile.TemporaryDirectory(prefix="selfies-") as tmp:
+        for i, data in enumerate(selfies):
+            (Path(tmp) / f"{i:05d}.jpg").write_bytes(data)
+        loops = [
+            subprocess.Popen(
+                [sys.executable, "-m", "facepass.bench.selfie_loop", tmp],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            for _ in range(processes)
+        ]
+        try:
+            for loop in loops:
+                assert loop.stdout is not None
+                loop.stdout.readline()  # "ready": model loaded and warm
+            for loop in loops:
+                assert loop.stdin is not None
+                loop.stdin.write("go\n")
+                loop.stdin.flush()
+            rates = [float(loop.communicate(timeout=300)[0].strip()) for loop in loops]
+        finally:
+            for loop in loops:
+                if loop.poll() is None:
+                    loop.kill()
+    return round(sum(rates), 1)
+
+
+def _drain(server: Server, timeout_s: float = 120) -> float:
+    """Wait until the server has answered every request wrk left in flight when it stopped
+    (up to c of them, each needing the model), so the next run does not queue behind them.
+    Returns the seconds waited."""
+    start = time.perf_counter()
+    last = -1.0
+    while time.perf_counter() - start < timeout_s:
+        answered = metric_total(server, SEARCHES)
+        if answered == last:
+            break
+        last = answered
+        time.sleep(0.5)
+    return round(time.perf_counter() - start, 1)
+
+
+def _level(server: Server, bodies: wrk.Bodies, connections: int, duration_s: int) -> dict[str, Any]:
+    hits = metric_total(server, HITS, result="hit")
+    result = wrk.run(server.base_url, bodies, connections=connections, duration_s=duration_s)
+    result["drain_s"] = _drain(server)
+    result["cache_hits"] = int(metric_total(server, HITS, result="hit") - hits)
+    return result
+
+
+def run(
+    bench: Bench,
+    server: Server,
+    *,
+    photos: list[bytes],
+    selfies: list[bytes],
+    concurrency: tuple[int, ...],
+    uncached_s: int,
+    cached_s: int,
+    rate_limit_check: bool,
+    progress: Callable[[str], None],
+    parallel_check: bool = True,
+) -> dict[str, Any]:
+    """`selfies` are split evenly between the concurrency levels (distinct runs); the first one
+    is also the repeated selfie."""
+    session_id = unique("p2")
+    progress(f"P2: indexing {len(photos)} photos")
+    named = [(f"{session_id}-{i:04d}", p) for i, p in enumerate(photos)]
+    indexed = asyncio.run(index_photos(bench, server, session_id, named))
+    progress("P2: selfie model time")
+    model = selfie_model_ms(selfies[: min(60, len(selfies))], parallel=parallel_check)
+    share = len(selfies) // len(concurrency)
+    levels: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="wrk-", dir=bench.log_dir) as tmp:
+        folder = Path(tmp)
+        repeated = wrk.write_bodies(folder / "cached", session_id, selfies[:1])
+        with server.client() as client:
+            search(client, session_id, selfies[0]).raise_for_status()  # now cached
+        for n, c in enumerate(concurrency):
+            distinct = wrk.write_bodies(
+                folder / f"c{c}", session_id, selfies[n * share : (n + 1) * share]
+            )
+            progress(f"P2: c={c}, distinct selfies, {uncached_s} s")
+            uncached = _level(server, distinct, c, uncached_s)
+            progress(f"P2: c={c}, repeated selfie, {cached_s} s")
+            cached = _level(server, repeated, c, cached_s)
+            levels.append({"connections": c, "uncached": uncached, "cached": cached})
+        limited = _rate_limited(bench, session_id, repeated, progress) if rate_limit_check else None
+    return {
+        "session_photos": len(indexed.indexed),
+        "session_faces": sum(int(e.get("faces_indexed", 0)) for e in indexed.indexed.values()),
+        "distinct_selfies_per_level": share,
+        "model_bound": model,
+        "levels": levels,
+        "rate_limit": limited,
+    }
+
+
+def _rate_limited(
+    bench: Bench, session_id: str, bodies: wrk.Bodies, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    """A search-api server at the default per-IP limit, hit by one client for a few seconds."""
+    limit = 60
+    progress(f"P2: rate limit {limit}/min, repeated selfie, c=10, 5 s")
+    with bench.serve("search-api", SEARCH_RATE_LIMIT_PER_MINUTE=str(limit)) as limited:
+        result = wrk.run(limited.base_url, bodies, connections=10, duration_s=5)
+    return {"limit_per_minute": limit, **result}

@@ -1,0 +1,40 @@
+"""`python -m facepass.bench.selfie_loop DIR`: the selfie model on every file of DIR in a plain
+loop (one process, one thread), printing selfies/s. P2 starts one per core at the same time to
+measure how many selfies/s the machine really gives right now: on a shared machine that can be
+well below cores ÷ model time."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from pathlib import Path
+
+from libs.common.face import FaceEngine, NoFaceError
+from libs.common.imaging import decode_image
+from libs.common.settings import FaceSettings
+from services.search_api.search import SELFIE_DECODE_SIDE
+
+
+def main(folder: Path) -> None:
+    settings = FaceSettings(intra_op_threads=1)
+    engine = FaceEngine.from_settings(settings)
+    engine.load()
+    files = [p.read_bytes() for p in sorted(folder.iterdir())]
+    limits = {"max_bytes": settings.max_image_bytes, "max_pixels": settings.max_image_pixels}
+
+    def one(data: bytes) -> None:
+        with contextlib.suppress(NoFaceError):
+            engine.selfie(decode_image(data, **limits, reduce_to=SELFIE_DECODE_SIDE))
+
+    one(files[0])  # warm-up
+    print("ready", flush=True)
+    sys.stdin.readline()  # all loops start together
+    start = time.perf_counter()
+    for data in files:
+        one(data)
+    print(f"{len(files) / (time.perf_counter() - start):.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

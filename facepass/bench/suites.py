@@ -1,0 +1,159 @@
+"""The suites as one sequence: what `facepass bench all` runs, in order, on one bench.
+
+Order matters on a 2-core machine: the suites run one after another, never together. A1, P1 and
+P2 share one `all` server (started once; P1's raw engine runs while that server is idle). P4
+needs the embedder consumer group to itself, so the `all` server (which has an embedder) is
+stopped first. P5 reuses A1's figures of this run for our side. A2 (crowd) needs no server. P3
+comes last (it loads 1M rows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from facepass.bench import accuracy, crowd, data, load, peer, pipeline, report, vectors
+from facepass.bench.harness import ALL_SERVER_ENV, Bench
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much each suite does. The defaults are the full run's (≲ 30 min on 2 cores)."""
+
+    events: data.EventsParams = field(default_factory=data.EventsParams)
+    pipeline_photos: int = 96
+    scale_photos: int = 96
+    load_photos: int = 48
+    load_selfies: int = 4500  # split over the concurrency levels, all distinct
+    concurrency: tuple[int, ...] = (10, 50, 200)
+    uncached_s: int = 20
+    cached_s: int = 10
+    rate_limit_check: bool = True
+    peer_timeout_s: float = 1200
+    vector_plan: vectors.Plan = field(
+        default_factory=lambda: vectors.Plan(
+            sessions=1000, faces_per_session=900, big_session_faces=100_000, queries=100
+        )
+    )
+
+
+@dataclass
+class Outcome:
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def _bench_info(bench: Bench, sizes: Sizes) -> dict[str, Any]:
+    return {"stack": bench.mode, "partitions": bench.settings.kafka.partitions}
+
+
+def run_all(
+    bench: Bench,
+    sizes: Sizes,
+    *,
+    dataset: Path,
+    group: Path | None,
+    suites: set[str],
+    save: bool,
+    progress: Progress,
+    folder: Path = report.BENCH_DIR,
+) -> Outcome:
+    """Run the chosen suites (accuracy, pipeline, load, scale, peer, crowd, vectors) in
+    order."""
+    outcome = Outcome()
+    have_lfw = data.lfw_available(dataset)
+
+    def done(suite: str, result: dict[str, Any]) -> None:
+        result = {**result, "bench": _bench_info(bench, sizes)}
+        outcome.results[suite] = result
+        if save:
+            progress(f"saved {report.save(suite, result, folder)}")
+
+    if "peer" in suites and "accuracy" not in suites:
+        suites = {*suites, "accuracy"}  # P5 compares with A1 of the same run
+    if suites & {"accuracy", "pipeline", "load"}:
+        with bench.serve("all", **ALL_SERVER_ENV) as server:
+            if "accuracy" in suites:
+                if have_lfw:
+                    done(
+                        "accuracy",
+                        accuracy.run(
+                            bench,
+                            server,
+                            dataset=dataset,
+                            params=sizes.events,
+                            group=group,
+                            progress=progress,
+                        ),
+                    )
+                else:
+                    outcome.skipped["accuracy"] = f"no dataset at {dataset}"
+            if "pipeline" in suites:
+                photos = data.event_photos(dataset, sizes.pipeline_photos, sizes.events)
+                done("pipeline", pipeline.efficiency(bench, server, photos, progress))
+            if "load" in suites:
+                done("load", _load(bench, server, sizes, dataset, progress))
+    if "scale" in suites:
+        photos = data.event_photos(dataset, sizes.scale_photos, sizes.events)
+        done("scale", pipeline.scale_out(bench, photos, progress))
+    if "peer" in suites:
+        _peer(outcome, sizes, dataset, done, progress)
+    if "crowd" in suites:
+        if have_lfw:
+            done("crowd", crowd.run(dataset, progress=progress))
+        else:
+            outcome.skipped["crowd"] = f"no dataset at {dataset}"
+    if "vectors" in suites:
+        progress("P3: vectors")
+        done("vectors", asyncio.run(vectors.run(bench.settings, sizes.vector_plan, progress)))
+    return outcome
+
+
+def _load(
+    bench: Bench, server: Any, sizes: Sizes, dataset: Path, progress: Progress
+) -> dict[str, Any]:
+    return load.run(
+        bench,
+        server,
+        photos=data.event_photos(dataset, sizes.load_photos, sizes.events),
+        selfies=data.distinct_selfies(dataset, sizes.load_selfies),
+        concurrency=sizes.concurrency,
+        uncached_s=sizes.uncached_s,
+        cached_s=sizes.cached_s,
+        rate_limit_check=sizes.rate_limit_check,
+        progress=progress,
+    )
+
+
+def _peer(
+    outcome: Outcome,
+    sizes: Sizes,
+    dataset: Path,
+    done: Callable[[str, dict[str, Any]], None],
+    progress: Progress,
+) -> None:
+    ours = outcome.results.get("accuracy", {}).get("lfw_events")
+    if ours is None:
+        outcome.skipped["peer"] = "needs A1 (LFW-Events) of the same run"
+        return
+    try:
+        python = peer.ensure_venv(progress=progress)
+    except peer.PeerUnavailableError as exc:
+        outcome.skipped["peer"] = f"face_recognition/dlib could not be installed: {exc}"
+        return
+    done(
+        "peer",
+        peer.run(
+            dataset,
+            sizes.events,
+            ours,
+            python=python,
+            timeout_s=sizes.peer_timeout_s,
+            progress=progress,
+        ),
+    )

@@ -1,0 +1,30 @@
+"""Smoke runs of the benchmark suites on tiny inputs, on the test session's embedded stack: they
+prove the harness works and writes well-formed results; they never check a speed."""
+
+from __future__ import annotations
+
+import pytest
+
+from facepass.bench import data
+from facepass.bench.harness import Bench, isolated
+from facepass.bootstrap import prepare_dependencies
+from libs.common.settings import Settings
+from tests.support.data import REPO
+
+LFW = REPO / ".." / "shared" / "datasets" / "lfw-dev"
+TINY = data.EventsParams(max_ids=6, cap=4, n_distractors=6)
+
+needs_lfw = pytest.mark.skipif(not data.lfw_available(LFW), reason=f"no dataset at {LFW}")
+
+
+@pytest.fixture(scope="session")
+def bench(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Bench:
+    settings = isolated(stack)
+    prepare_dependencies(settings)  # the bench's own topics
+    return Bench(settings, tmp_path_factory.mktemp("bench-logs"), mode="test")
+
+
+@pytest.fixture(scope="session")
+def collected() -> dict[str, dict[str, object]]:
+    """Results of the smoke runs, for the report smoke test."""
+    return {}

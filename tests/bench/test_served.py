@@ -1,0 +1,81 @@
+"""A1, P1 and P2 on one `all` server (module-scoped: it is stopped before P4, whose embedders
+must have the bench's consumer group to themselves)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from facepass.bench import accuracy, data, load, pipeline, report, wrk
+from facepass.bench.harness import ALL_SERVER_ENV, SWEEP_FLOOR, Bench, Server
+from tests.bench.conftest import LFW, TINY, needs_lfw
+
+
+@pytest.fixture(scope="module")
+def server(bench: Bench) -> Iterator[Server]:
+    with bench.serve("all", **ALL_SERVER_ENV) as process:
+        yield process
+
+
+def _probability(value: Any) -> bool:
+    return isinstance(value, float | int) and 0.0 <= value <= 1.0
+
+
+@needs_lfw
+def test_accuracy_through_http(
+    bench: Bench, server: Server, collected: dict[str, Any], tmp_path: Any
+) -> None:
+    # The group photos (8 large photos) are left to the full run, to keep the smoke short.
+    result = accuracy.run(bench, server, dataset=LFW, params=TINY, group=None, progress=print)
+    ev = result["lfw_events"]
+    protocol = data.events(LFW, TINY)
+    assert ev["photos"] == len(protocol.collages)
+    assert ev["selfies"] == len(protocol.selfies)
+    assert ev["indexing"]["indexed"] == len(protocol.collages)
+    for key in ("precision", "recall", "f1"):
+        assert _probability(ev["at_threshold"][key])
+    assert ev["shipped_threshold"] > SWEEP_FLOOR
+    assert len(ev["sweep"]) > 10
+    assert ev["server_filter_check"]["selfies_checked"] > 0
+    assert "group" not in result
+    saved = report.save("accuracy", result, tmp_path)
+    assert saved.is_file()
+    collected["accuracy"] = result
+
+
+def test_pipeline_efficiency(bench: Bench, server: Server, collected: dict[str, Any]) -> None:
+    photos = data.event_photos(LFW, 3, TINY)
+    result = pipeline.efficiency(bench, server, photos, progress=print)
+    assert result["end_to_end"]["indexed"] == 3
+    assert result["raw_photos_per_s"] > 0
+    assert result["ratio"] > 0
+    assert set(result["stages"]["ms_per_photo"]) == {"download", "decode", "detect", "embed", "db"}
+    collected["pipeline"] = result
+
+
+@pytest.mark.skipif(not wrk.available(), reason="wrk is not installed")
+def test_search_under_load(bench: Bench, server: Server, collected: dict[str, Any]) -> None:
+    result = load.run(
+        bench,
+        server,
+        photos=data.event_photos(LFW, 2, TINY),
+        selfies=data.distinct_selfies(LFW, 20),
+        concurrency=(2,),
+        uncached_s=1,
+        cached_s=1,
+        rate_limit_check=False,
+        progress=print,
+        parallel_check=False,
+    )
+    assert result["model_bound"]["limit_req_per_s"] > 0
+    (level,) = result["levels"]
+    for kind in ("uncached", "cached"):
+        run = level[kind]
+        assert run["requests"] > 0
+        assert run["ok"] + run["status_422"] > 0
+        assert run["status_other"] == 0
+        assert run["p50_ms"] <= run["p95_ms"] <= run["p99_ms"] <= run["max_ms"]
+    assert level["cached"]["cache_hits"] > 0
+    collected["load"] = result

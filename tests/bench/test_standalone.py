@@ -1,0 +1,101 @@
+"""P3, P4, P5 and the report: suites that start their own processes or none."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from facepass.bench import data, markdown, peer, pipeline, plots, report, targets, vectors
+from facepass.bench.harness import Bench
+from tests.bench.conftest import LFW, TINY, needs_lfw
+from tests.support.data import REPO
+
+
+def test_vector_scale(bench: Bench, collected: dict[str, Any]) -> None:
+    plan = vectors.Plan(sessions=2, faces_per_session=50, big_session_faces=200, queries=5)
+    result = asyncio.run(vectors.run(bench.settings, plan, progress=print))
+    assert result["total_faces"] == 300
+    assert result["small_sessions"]["recall"] == 1.0
+    assert result["big_session"]["recall"] == 1.0
+    collected["vectors"] = result
+
+
+@pytest.mark.slow  # three embedder starts and a ~17 s rebalance on tansu: ~50 s
+def test_scale_out(bench: Bench, collected: dict[str, Any]) -> None:
+    result = pipeline.scale_out(bench, data.event_photos(LFW, 4, TINY), progress=print)
+    assert result["one_embedder"]["indexed"] == 4
+    assert result["two_embedders"]["indexed"] == 4
+    assert len(result["two_embedders"]["embedder_cpu_s"]) == 2
+    assert result["ratio"] > 0
+    collected["scale"] = result
+
+
+def test_peer_scoring_on_known_encodings() -> None:
+    """Two people, three photos: distances decide, as face_recognition's compare_faces."""
+    a, b = [0.0] * 128, [0.0] * 128
+    b[0] = 1.0
+    out = {"photos": [[a], [b], [a, b]], "selfies": [a, b]}
+    scored = peer.score(out, ["A", "B"], [frozenset("A"), frozenset("B"), frozenset("AB")])
+    assert scored["at_tolerance"]["precision"] == 1.0
+    assert scored["at_tolerance"]["recall"] == 1.0
+    assert scored["faces_found"] == 4
+
+
+@needs_lfw
+@pytest.mark.skipif(
+    not (peer.PEER_VENV / "bin" / "python").exists(),
+    reason="no peer virtualenv (made by `facepass bench peer`)",
+)
+def test_peer_on_tiny_draw(collected: dict[str, Any]) -> None:
+    ours = collected.get("accuracy", {}).get("lfw_events")
+    if ours is None:
+        pytest.skip("needs the accuracy smoke run of this session")
+    python = peer.ensure_venv()
+    result = peer.run(LFW, TINY, ours, python=python, timeout_s=300, progress=print)
+    assert result["peer"]["photos"] == len(data.events(LFW, TINY).collages)
+    assert result["speed_ratio_per_cpu_s"] > 0
+    collected["peer"] = result
+
+
+def test_report_from_smoke_results(collected: dict[str, Any], tmp_path: Path) -> None:
+    assert collected, "the smoke suites above produced nothing"
+    for suite, result in collected.items():
+        report.save(suite, result, tmp_path)
+    written = markdown.write(tmp_path / "benchmarks.md", tmp_path)
+    text = (tmp_path / "benchmarks.md").read_text()
+    assert "## Targets" in text
+    for suite, result in collected.items():
+        assert report.headline(suite, result) != ""
+    assert ("## P3" in text) and ("## P4" in text) and ("## P1" in text)
+    if plots.available():
+        assert any(p.suffix == ".png" for p in written)
+
+
+def test_report_from_committed_results(tmp_path: Path) -> None:
+    """docs/bench/*.json as committed render into a report that names every target."""
+    folder = REPO / "docs" / "bench"
+    results = report.load_all(folder)
+    if not results:
+        pytest.skip("no committed results")
+    text = markdown.render(results, [])
+    for check in targets.evaluate(results):
+        assert f"| {check.id} |" in text
+    for result in results.values():
+        assert result["command"] in text
+    json.dumps(results)  # plain JSON throughout
+
+
+def test_bench_commands_are_registered() -> None:
+    from typer.testing import CliRunner
+
+    from facepass.cli.bench_cmd import SUITES, bench_app
+
+    out = CliRunner().invoke(bench_app, ["--help"], terminal_width=200).output
+    for name in (*SUITES, "all", "report", "faces"):
+        assert name in out
+    bad = CliRunner().invoke(bench_app, ["all", "--skip", "nonsense"])
+    assert bad.exit_code == 2
