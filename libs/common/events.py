@@ -77,7 +77,11 @@ class StageTimings(BaseModel):
     detect_ms: float = 0.0
     embed_ms: float = 0.0
     db_ms: float = 0.0
-    total_ms: float = 0.0
+    total_ms: float = Field(
+        default=0.0,
+        description="Sum of the stage times: work done for this photo, not its latency (stages "
+        "of a batch overlap; detect/embed are the photo's share of batched inference).",
+    )
 
 
 class PhotoIndexed(_Event):
