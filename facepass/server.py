@@ -23,6 +23,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ControllerRouterHandler
 
 from libs.common.http.health import HealthController
+from libs.common.http.openapi import document_problems
 from libs.common.http.problems import EXCEPTION_HANDLERS
 from libs.common.http.ratelimit import rate_limit_headers_middleware
 from libs.common.http.request_id import request_id_middleware
@@ -106,7 +107,7 @@ def create_app(settings: Settings, target: str) -> Litestar:
 
     prometheus = PrometheusConfig(app_name="facepass", prefix="facepass", group_path=True)
     cors = settings.app.cors_origins
-    return Litestar(
+    app = Litestar(
         route_handlers=[HealthController, MetricsController, *_routes(specs)],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -124,6 +125,8 @@ def create_app(settings: Settings, target: str) -> Litestar:
         debug=False,
         logging_config=None,
     )
+    document_problems(app)
+    return app
 
 
 def _routes(specs: Sequence[ServiceSpec]) -> list[ControllerRouterHandler]:

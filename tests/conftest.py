@@ -10,17 +10,18 @@ import pytest
 from facepass.bootstrap import prepare_dependencies
 from libs.common.settings import Settings
 from libs.stack.stack import EmbeddedStack
-from tests.support.stack import stack_settings
+from tests.support.stack import private_state_dir, stack_settings
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+def stack() -> Iterator[Settings]:
     """Settings pointing at a running, migrated embedded stack."""
-    settings = stack_settings(tmp_path_factory.mktemp("stack"))
-    embedded = EmbeddedStack(settings)
-    embedded.start()
-    try:
-        prepare_dependencies(settings)
-        yield settings
-    finally:
-        embedded.stop()
+    with private_state_dir() as state_dir:
+        settings = stack_settings(state_dir)
+        embedded = EmbeddedStack(settings)
+        embedded.start()
+        try:
+            prepare_dependencies(settings)
+            yield settings
+        finally:
+            embedded.stop()

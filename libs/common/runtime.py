@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 from faststream.kafka import KafkaBroker
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from libs.common.db.pool import create_pool
 from libs.common.face.engine import FaceEngine
@@ -29,6 +29,10 @@ from libs.common.storage import ObjectStore
 
 log = get_logger(__name__)
 T = TypeVar("T")
+
+#: Redis connections per process, and how long a request waits for a free one.
+REDIS_MAX_CONNECTIONS = 64
+REDIS_POOL_WAIT_S = 5.0
 
 
 class Need(StrEnum):
@@ -145,14 +149,21 @@ async def open_runtime(
             stack.push_async_callback(runtime.store.close)
         if Need.REDIS in needs:
             password = settings.redis.password
-            runtime.redis = Redis(
+            # A blocking pool: under a burst (200 concurrent searches) the default pool raised
+            # MaxConnectionsError at its 100th connection, and the rate limiter, which lets
+            # requests through when Redis fails, stopped limiting exactly under load
+            # (tests/reliability/test_load.py). Now a request waits for a free connection.
+            redis_pool = BlockingConnectionPool(
                 host=settings.redis.host,
                 port=settings.redis.port,
                 db=settings.redis.db,
                 password=password.get_secret_value() if password else None,
                 socket_timeout=2,
                 socket_connect_timeout=2,
+                max_connections=REDIS_MAX_CONNECTIONS,
+                timeout=REDIS_POOL_WAIT_S,
             )
+            runtime.redis = Redis.from_pool(redis_pool)
             stack.push_async_callback(runtime.redis.aclose)
         if Need.KAFKA in needs:
             runtime.broker = create_broker(settings)

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiobotocore.session import get_session as get_aio_session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from botocore.session import get_session
 
 from libs.common.settings import S3Settings
@@ -45,7 +45,14 @@ def ensure_buckets_sync(s3: S3Settings, buckets: Iterable[str]) -> None:
             try:
                 client.head_bucket(Bucket=bucket)
             except ClientError:
-                client.create_bucket(Bucket=bucket)
+                try:
+                    client.create_bucket(Bucket=bucket)
+                except ClientError as exc:
+                    # Created in between (SeaweedFS creates its -bucket= buckets shortly after
+                    # it starts answering; seen as a failed stack start on a busy machine).
+                    code = exc.response.get("Error", {}).get("Code", "")
+                    if code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                        raise
     finally:
         client.close()
 
@@ -57,6 +64,12 @@ def photo_object_key(session_id: str, photo_id: str, content_sha256: str) -> str
     indexed faces still point at; ids are validated (no `/`, no `..`) before they get here.
     """
     return f"sessions/{session_id}/photos/{photo_id}/{content_sha256[:32]}"
+
+
+#: S3 error codes that reject the object reference itself (bucket or key), not the service.
+_INVALID_REFERENCE_CODES = frozenset(
+    {"InvalidRequest", "InvalidArgument", "InvalidBucketName", "KeyTooLongError", "InvalidURI"}
+)
 
 
 class ObjectNotFoundError(LookupError):
@@ -103,7 +116,20 @@ class ObjectStore:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in {"NoSuchKey", "404", "NoSuchBucket", "NotFound"}:
                 raise ObjectNotFoundError(f"s3://{bucket}/{key} does not exist") from exc
+            if code in _INVALID_REFERENCE_CODES:
+                # The reference itself is refused (SeaweedFS answers InvalidRequest for a key
+                # with `..`): permanent, so an event carrying it goes to the DLQ instead of
+                # being retried forever as "S3 down" and blocking its partition.
+                raise ObjectNotFoundError(
+                    f"s3://{bucket}/{key} is not a valid object reference ({code})"
+                ) from exc
             raise StorageUnavailableError(f"S3 error {code or 'unknown'}") from exc
+        except ParamValidationError as exc:
+            # botocore refused the bucket or key before sending anything (e.g. a bucket name
+            # with `!`): as permanent as the case above, never a reason to retry.
+            raise ObjectNotFoundError(
+                f"s3://{bucket}/{key} is not a valid object reference"
+            ) from exc
         except (BotoCoreError, OSError, TimeoutError) as exc:
             raise StorageUnavailableError(f"S3 unreachable: {type(exc).__name__}") from exc
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import random
+import shutil
 import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +82,18 @@ def superuser(settings: Settings, dbname: str = "postgres") -> psycopg.Connectio
         host=str(socket_dir), port=settings.postgres.port, user="postgres", dbname=dbname,
         autocommit=True,
     )  # fmt: skip
+
+
+@contextmanager
+def private_state_dir(prefix: str = "facepass-test-stack-") -> Iterator[Path]:
+    """A state directory outside pytest's basetemp, removed afterwards.
+
+    Any pytest session that starts on the machine resets /tmp/pytest-of-<user> to mode 0700,
+    which cuts the `embedded_postgres` system user (the server's user when run as root) off a
+    data directory under it: a long-lived stack must not live there.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -47,3 +47,11 @@ def _properties(document: dict[str, Any], response: dict[str, Any]) -> dict[str,
         schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
     properties: dict[str, Any] = schema["properties"]
     return properties
+
+
+def test_errors_are_documented_as_problem_details(document: dict[str, Any]) -> None:
+    index = document["paths"]["/api/v2/index"]["post"]["responses"]
+    for code in ("400", "401", "413", "415", "422", "429", "503"):
+        assert list(index[code]["content"]) == ["application/problem+json"], code
+    problem = document["components"]["schemas"]["Problem"]
+    assert set(problem["required"]) == {"type", "title", "status", "detail"}

@@ -10,7 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from aiokafka.errors import KafkaError
-from asyncpg.exceptions import InterfaceError, PostgresConnectionError
+from asyncpg.exceptions import (
+    AdminShutdownError,
+    CannotConnectNowError,
+    CrashShutdownError,
+    InterfaceError,
+    PostgresConnectionError,
+)
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_503_SERVICE_UNAVAILABLE
@@ -144,6 +150,12 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     KafkaError: _dependency_down,
     PostgresConnectionError: _dependency_down,
     InterfaceError: _dependency_down,
+    # PostgreSQL stopping or starting (SQLSTATE 57P01-57P03: "the database system is shutting
+    # down", "terminating connection due to administrator command"): it is down, not a bug.
+    # Without these a request racing a restart answered 500 (tests/reliability/test_restarts.py).
+    AdminShutdownError: _dependency_down,
+    CrashShutdownError: _dependency_down,
+    CannotConnectNowError: _dependency_down,
     RedisConnectionError: _dependency_down,
     RedisTimeoutError: _dependency_down,
     Exception: _unexpected,
