@@ -35,7 +35,9 @@ PHOTOS_FAILED = Counter(
 )
 PHOTOS_SKIPPED = Counter(
     "facepass_photos_skipped_total",
-    "Uploaded events skipped because the photo or its session was erased after the upload.",
+    "Uploaded events skipped: the photo or session was erased after the upload (erased), or "
+    "newer bytes of the photo were uploaded since (superseded).",
+    ["reason"],
 )
 DLQ_MESSAGES = Counter("facepass_dlq_messages_total", "Messages published to the DLQ topic.")
 FACES_PER_PHOTO = Histogram(

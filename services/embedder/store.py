@@ -21,6 +21,7 @@ from libs.common.face.results import PhotoFaces
 class WriteResult(StrEnum):
     WRITTEN = "written"
     ERASED = "erased"  # skipped: erased after this upload
+    SUPERSEDED = "superseded"  # skipped: newer bytes of the photo were uploaded since
     CONFLICT = "conflict"  # the photo id belongs to another session
 
 
@@ -30,9 +31,24 @@ async def _begin(conn: photos.Connection, event: PhotoUploaded) -> WriteResult |
     erased = await photos.erased_at(conn, event.session_id, event.photo_id)
     if erased is not None and erased >= event.uploaded_at:
         return WriteResult.ERASED
-    owner = await conn.fetchval("SELECT session_id FROM photos WHERE photo_id = $1", event.photo_id)
-    if owner is not None and owner != event.session_id:
+    row = await conn.fetchrow(
+        "SELECT session_id, content_sha256, updated_at FROM photos WHERE photo_id = $1",
+        event.photo_id,
+    )
+    if row is None:
+        return None
+    if row["session_id"] != event.session_id:
         return WriteResult.CONFLICT
+    # An older upload of other bytes (a replay, or one racing a re-upload): the row already
+    # names newer bytes, whose own event follows. Writing this one would put back faces of a
+    # replaced (and deleted) object.
+    if (
+        event.content_sha256 is not None
+        and row["content_sha256"] is not None
+        and row["content_sha256"] != event.content_sha256
+        and row["updated_at"] > event.uploaded_at
+    ):
+        return WriteResult.SUPERSEDED
     return None
 
 
@@ -84,11 +100,13 @@ async def write_indexed(
 
 
 async def write_failed(pool: asyncpg.Pool, event: PhotoUploaded, error: str) -> WriteResult:
-    """Record status `failed` with the reason (unless erased since, or owned elsewhere)."""
+    """Record status `failed` with the reason (unless erased since, superseded, or owned
+    elsewhere). Faces of earlier bytes of the photo go: they no longer describe it."""
     async with pool.acquire() as conn, conn.transaction():
         stop = await _begin(conn, event)
         if stop is not None:
             return stop
+        await conn.execute("DELETE FROM face_embeddings WHERE photo_id = $1", event.photo_id)
         await photos.mark_failed(
             conn,
             photo_id=event.photo_id,

@@ -218,8 +218,8 @@ class EmbedderWorker:
         except _DB_TRANSIENT as exc:
             raise TransientError(Need.DB, exc) from exc
         photo.timings["db_ms"] = _ms(start)
-        if written is WriteResult.ERASED:
-            self._skip(photo, outcome)
+        if written in (WriteResult.ERASED, WriteResult.SUPERSEDED):
+            self._skip(photo, outcome, written)
         elif written is WriteResult.CONFLICT:
             self._conflict(photo, outcome)
         else:
@@ -264,11 +264,11 @@ class EmbedderWorker:
         ):
             log.info("photo indexed", faces=len(faces.faces), rejected=len(faces.rejected))
 
-    def _skip(self, photo: _Photo, outcome: BatchOutcome) -> None:
+    def _skip(self, photo: _Photo, outcome: BatchOutcome, why: WriteResult) -> None:
         outcome.skipped += 1
-        PHOTOS_SKIPPED.inc()
+        PHOTOS_SKIPPED.labels(reason=why.value).inc()
         with log_context(photo_id=photo.event.photo_id, session_id=photo.event.session_id):
-            log.info("skipped: erased after upload")
+            log.info("skipped", reason=why.value)
 
     def _conflict(self, photo: _Photo, outcome: BatchOutcome) -> None:
         message = f"photo_id {photo.event.photo_id!r} belongs to another session"
@@ -284,8 +284,8 @@ class EmbedderWorker:
             written = await write_failed(self.runtime.pool(), photo.event, f"{kind}: {error}")
         except _DB_TRANSIENT as exc:
             raise TransientError(Need.DB, exc) from exc
-        if written is WriteResult.ERASED:
-            self._skip(photo, outcome)
+        if written in (WriteResult.ERASED, WriteResult.SUPERSEDED):
+            self._skip(photo, outcome, written)
             return
         self._dlq(outcome, photo.record, photo.request_id, photo.event, kind, error, attempts)
 

@@ -241,3 +241,62 @@ def _metric(server: ServerProcess, name: str) -> float:
 @pytest.fixture(autouse=True)
 def _no_leftover_processes() -> Iterator[None]:
     yield
+
+
+def test_an_older_upload_never_overwrites_newer_bytes(
+    server: ServerProcess, stack: Settings
+) -> None:
+    """A replayed (or racing) event of replaced bytes is skipped; failed new bytes leave no
+    faces of the old ones behind."""
+    import hashlib
+    from datetime import UTC, datetime
+
+    from tests.support.api import index_and_wait
+
+    photo, session = _uid("newer"), _uid("sess")
+    before = datetime.now(UTC)
+    index_and_wait(server, session, {photo: T1.read_bytes()})
+    old_ref = _put(stack, f"upstream-keep/{photo}-old.jpg", T1.read_bytes())
+    old = PhotoUploaded(
+        photo_id=photo,
+        session_id=session,
+        object=old_ref,
+        content_sha256=hashlib.sha256(T1.read_bytes()).hexdigest(),
+        uploaded_at=before,
+    )
+    tom = jpeg_bytes(TOM_HANKS)
+    with server.client() as client:
+        client.post(
+            "/api/v2/index",
+            headers={"X-API-Key": API_KEY},
+            data={"photo_id": photo, "session_id": session},
+            files={"file": ("p.jpg", tom, "image/jpeg")},
+        )
+    deadline = time.monotonic() + 60
+    while _faces(stack, [photo]) != {photo: 1}:
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    skipped = _metric(server, 'facepass_photos_skipped_total{reason="superseded"}')
+    _publish_event(stack, stack.kafka.topic_uploaded, old)  # the old upload, replayed
+    while _metric(server, 'facepass_photos_skipped_total{reason="superseded"}') <= skipped:
+        assert time.monotonic() < deadline + 60, "the replayed event was never consumed"
+        time.sleep(0.3)
+    assert _faces(stack, [photo]) == {photo: 1}
+
+    # Newer bytes that cannot be indexed: status failed, and the old faces are gone.
+    broken = _put(stack, f"upstream-keep/{photo}-broken.jpg", b"\xff\xd8\xff\xe0broken" * 20)
+    _publish_event(
+        stack,
+        stack.kafka.topic_uploaded,
+        PhotoUploaded(photo_id=photo, session_id=session, object=broken, content_sha256="0" * 64),
+    )
+    while True:
+        with psycopg.connect(stack.postgres.dsn()) as conn:
+            status = conn.execute(
+                "SELECT status FROM photos WHERE photo_id = %s", (photo,)
+            ).fetchone()[0]
+        if status == "failed":
+            break
+        assert time.monotonic() < deadline + 120
+        time.sleep(0.3)
+    assert _faces(stack, [photo]) == {}

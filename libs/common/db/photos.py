@@ -113,7 +113,8 @@ async def mark_failed(
         INSERT INTO photos (photo_id, session_id, status, object_key, error)
         VALUES ($1, $2, 'failed', $3, $4)
         ON CONFLICT (photo_id) DO UPDATE
-            SET status = 'failed', error = EXCLUDED.error, updated_at = now()
+            SET status = 'failed', error = EXCLUDED.error, faces_count = 0,
+                faces_rejected = '[]'::jsonb, updated_at = now()
             WHERE photos.session_id = EXCLUDED.session_id
         """,
         photo_id, session_id, object_key, error,
