@@ -123,7 +123,7 @@ class ManagedProcess:
             tail = []
         return f"exited with code {popen.returncode}; last log lines:\n" + "\n".join(tail)
 
-    def stop(self, timeout: float = 20.0) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, wait, then SIGKILL; removes the pid file."""
         pid = self.running_pid()
         if pid is not None:

@@ -70,8 +70,12 @@ def test_report_from_smoke_results(collected: dict[str, Any], tmp_path: Path) ->
     assert "## Targets" in text
     for suite, result in collected.items():
         assert report.headline(suite, result) != ""
-    assert ("## P3" in text) and ("## P4" in text) and ("## P1" in text)
-    if plots.available():
+    # Each suite that ran has its section (the P4 smoke is slow: it runs only with -m slow).
+    sections = {"vectors": "## P3", "scale": "## P4", "pipeline": "## P1"}
+    for suite, heading in sections.items():
+        if suite in collected:
+            assert heading in text, suite
+    if plots.available() and {"accuracy", "load", "pipeline"} & set(collected):
         assert any(p.suffix == ".png" for p in written)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -63,6 +64,13 @@ def _start_up(settings: Settings, log: Path, *args: str) -> subprocess.Popen[byt
     return proc
 
 
+def _kill_all(proc: subprocess.Popen[bytes], pids: list[int]) -> None:
+    """After a failed check: leave nothing running behind the test."""
+    for pid in [proc.pid, *_alive(pids)]:
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(pid).kill()
+
+
 def _wait_gone(pids: list[int], timeout: float = 30) -> list[int]:
     deadline = time.monotonic() + timeout
     while (left := _alive(pids)) and time.monotonic() < deadline:
@@ -82,11 +90,14 @@ def test_up_prints_endpoints_and_stops_cleanly(tmp_path: Path, signum: int) -> N
     assert settings.kafka.bootstrap in text
     assert settings.postgres.password.get_secret_value() not in text
     pids = _server_pids(tmp_path / "state")
-    assert len(_alive(pids)) == 4
-    proc.send_signal(signum)
-    assert proc.wait(60) == 0
-    assert _wait_gone(pids) == []
-    assert _server_pids(tmp_path / "state") == []
+    try:
+        assert len(_alive(pids)) == 4
+        proc.send_signal(signum)
+        assert proc.wait(90) == 0
+        assert _wait_gone(pids) == []
+        assert _server_pids(tmp_path / "state") == []
+    finally:
+        _kill_all(proc, pids)
 
 
 def test_servers_die_with_a_killed_supervisor(tmp_path: Path) -> None:
@@ -162,10 +173,14 @@ def test_up_serves_the_api_and_a_second_up_finds_the_same_data(tmp_path: Path) -
                 demo = httpx.get(f"{base}/api/v2/photos/demo-t1", headers=headers).json()
                 time.sleep(0.3)
             assert demo["session_id"] == "demo" and demo["faces_indexed"] == 6
-            pids = _server_pids(tmp_path / "state")
         finally:
+            pids = _server_pids(tmp_path / "state")
             proc.send_signal(signal.SIGINT)
-            assert proc.wait(90) == 0
+            try:
+                assert proc.wait(90) == 0
+            finally:
+                if proc.poll() is None:
+                    _kill_all(proc, pids)
         assert _wait_gone(pids) == []
 
 
