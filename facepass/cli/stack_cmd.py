@@ -66,6 +66,9 @@ def up(state_dir: Path | None = STATE_DIR_OPTION, target: str = SERVE_OPTION) ->
         raise typer.Exit(code=2)
     settings = settings_or_exit("stack", state_dir=state_dir)
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    # A process started in the background by a non-interactive shell inherits SIGINT ignored;
+    # `facepass up` must stop on Ctrl-C / SIGINT however it was started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     stack = EmbeddedStack(settings)
     try:
         if target != "none":
