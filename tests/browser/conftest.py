@@ -19,6 +19,7 @@ import pytest
 from libs.common.settings import Settings
 from tests.browser.helpers import RATE_LIMIT
 from tests.support.data import REPO
+from tests.support.kafka import Topics
 from tests.support.processes import ServerProcess, facepass_serve
 
 if TYPE_CHECKING:
@@ -42,11 +43,14 @@ _client_numbers = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def server(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    # Topics and a consumer group of its own: its embedder must not take partitions (and the
+    # log lines other tests look for) from the session's integration server.
     with facepass_serve(
         stack,
         tmp_path_factory.mktemp("browser-server-logs"),
         SEARCH_RATE_LIMIT_PER_MINUTE=str(RATE_LIMIT),
         TRUSTED_PROXIES="127.0.0.1/32",
+        **Topics(stack).env(),
     ) as process:
         yield process
 

@@ -17,40 +17,15 @@ import pytest
 from botocore.session import get_session
 
 from libs.common.events import ObjectRef, PhotoUploaded
-from libs.common.kafka import ensure_topics
-from libs.common.settings import KafkaSettings, Settings
+from libs.common.settings import Settings
 from libs.common.storage import client_kwargs
 from tests.support.data import T1, TOM_HANKS, jpeg_bytes
-from tests.support.kafka import publish, read_json
+from tests.support.kafka import Topics, publish, read_json
 from tests.support.processes import API_KEY, ServerProcess, facepass_serve
 
 
 def _uid(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-class Topics:
-    """A private set of topics and a consumer group, so these tests own their stream."""
-
-    def __init__(self, stack: Settings, partitions: int = 4) -> None:
-        tag = uuid.uuid4().hex[:8]
-        self.kafka = KafkaSettings(
-            bootstrap=stack.kafka.bootstrap,
-            topic_uploaded=f"t{tag}.uploaded",
-            topic_indexed=f"t{tag}.indexed",
-            topic_dlq=f"t{tag}.dlq",
-            partitions=partitions,
-            consumer_group=f"group-{tag}",
-        )
-        asyncio.run(ensure_topics(self.kafka))
-
-    def env(self, group: str | None = None) -> dict[str, str]:
-        return {
-            "KAFKA_TOPIC_UPLOADED": self.kafka.topic_uploaded,
-            "KAFKA_TOPIC_INDEXED": self.kafka.topic_indexed,
-            "KAFKA_TOPIC_DLQ": self.kafka.topic_dlq,
-            "KAFKA_CONSUMER_GROUP": group or self.kafka.consumer_group,
-        }
 
 
 def _put(stack: Settings, key: str, data: bytes) -> ObjectRef:

@@ -19,12 +19,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from botocore.session import get_session
 from PIL import Image
 
-from libs.common.kafka import ensure_topics
-from libs.common.settings import KafkaSettings, Settings
+from libs.common.settings import Settings
 from libs.common.storage import client_kwargs
 from libs.stack.process import wait_until
 from libs.stack.stack import EmbeddedStack
 from tests.support.data import T1, TOM_HANKS
+from tests.support.kafka import Topics  # noqa: F401 - re-exported for the suite
 from tests.support.processes import API_KEY, ServerProcess
 
 KEY = {"X-API-Key": API_KEY}
@@ -115,30 +115,6 @@ def expected_faces(photos: list[SmallPhoto], settings: Settings) -> dict[str, in
 
 
 # --- Kafka ----------------------------------------------------------------------------------
-
-
-class Topics:
-    """A private set of topics and a consumer group, so a test owns its stream."""
-
-    def __init__(self, stack: Settings, partitions: int = 4) -> None:
-        tag = uuid.uuid4().hex[:8]
-        self.kafka = KafkaSettings(
-            bootstrap=stack.kafka.bootstrap,
-            topic_uploaded=f"r{tag}.uploaded",
-            topic_indexed=f"r{tag}.indexed",
-            topic_dlq=f"r{tag}.dlq",
-            partitions=partitions,
-            consumer_group=f"rgroup-{tag}",
-        )
-        asyncio.run(ensure_topics(self.kafka))
-
-    def env(self) -> dict[str, str]:
-        return {
-            "KAFKA_TOPIC_UPLOADED": self.kafka.topic_uploaded,
-            "KAFKA_TOPIC_INDEXED": self.kafka.topic_indexed,
-            "KAFKA_TOPIC_DLQ": self.kafka.topic_dlq,
-            "KAFKA_CONSUMER_GROUP": self.kafka.consumer_group,
-        }
 
 
 async def publish_many(

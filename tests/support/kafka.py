@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -9,6 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from libs.common.kafka import ensure_topics
+from libs.common.settings import KafkaSettings, Settings
 
 
 async def publish(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
@@ -50,3 +54,28 @@ async def read_json(
         return values
     finally:
         await consumer.stop()
+
+
+class Topics:
+    """A private set of topics and a consumer group on the test broker, so that a server
+    started for some tests never shares the work (or the logs) of the session's embedder."""
+
+    def __init__(self, stack: Settings, partitions: int = 4) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self.kafka = KafkaSettings(
+            bootstrap=stack.kafka.bootstrap,
+            topic_uploaded=f"t{tag}.uploaded",
+            topic_indexed=f"t{tag}.indexed",
+            topic_dlq=f"t{tag}.dlq",
+            partitions=partitions,
+            consumer_group=f"group-{tag}",
+        )
+        asyncio.run(ensure_topics(self.kafka))
+
+    def env(self, group: str | None = None) -> dict[str, str]:
+        return {
+            "KAFKA_TOPIC_UPLOADED": self.kafka.topic_uploaded,
+            "KAFKA_TOPIC_INDEXED": self.kafka.topic_indexed,
+            "KAFKA_TOPIC_DLQ": self.kafka.topic_dlq,
+            "KAFKA_CONSUMER_GROUP": group or self.kafka.consumer_group,
+        }
