@@ -154,15 +154,17 @@ async def test_restart_keeps_kafka_offsets_db_rows_and_s3_objects(tmp_path) -> N
     second = EmbeddedStack(settings)
     second.start()
     try:
+        # Readable as soon as start() returns (the gateway used to answer before its volumes
+        # were registered, and reads of existing objects failed with 500).
+        client = _s3(settings)
+        body = client.get_object(Bucket=settings.s3.bucket, Key="keep/me")["Body"].read()
+        client.close()
+        assert body == b"kept"
         assert await _committed(settings, topic, group) == 2
         # The group resumes after the committed offset: the third record, not the first.
         assert await _consume_and_commit(settings, topic, group, 1) == [b"three"]
         with _pg(settings) as conn:
             assert conn.execute("SELECT note FROM survivor").fetchall() == [("still here",)]
-        client = _s3(settings)
-        body = client.get_object(Bucket=settings.s3.bucket, Key="keep/me")["Body"].read()
-        client.close()
-        assert body == b"kept"
     finally:
         second.stop()
 
