@@ -11,15 +11,11 @@ under `.facepass/bench/` on free ports (reproducible: `facepass bench all` does 
 
 from __future__ import annotations
 
-import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,15 +24,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from libs.common.settings import (
-    KafkaSettings,
-    PostgresSettings,
-    RedisSettings,
-    S3Settings,
-    Settings,
-    StackSettings,
-    load_settings,
-)
+from libs.common.settings import Settings, load_settings
+from libs.stack.private import free_port, private_stack_settings, settings_env, wait_healthy
 
 BENCH_STATE = Path(".facepass/bench")
 API_KEY = "bench-api-key-0123456789abcdef"
@@ -48,35 +37,6 @@ SWEEP_FLOOR = 0.10
 #: The shared `all` server of A1, P1 and P2: one inference thread per model session (the
 #: shipped default, said explicitly), limits off, the sweep's floor allowed.
 ALL_SERVER_ENV = {"FACE_INTRA_OP_THREADS": "1", "SEARCH_MIN_THRESHOLD": str(SWEEP_FLOOR)}
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port(rng: random.Random, taken: set[int] | None = None) -> int:
-    """A free TCP port in 20000-40000 (and, for SeaweedFS, ...)."""
-    taken = taken if taken is not None else set()
-    while True:
-        port = rng.randrange(20_000, 40_000)
-        if port not in taken and _port_free(port):
-            taken.add(port)
-            return port
-
-
-def _free_s3_port(rng: random.Random, taken: set[int]) -> int:
-    """P with P..P+4 and each + 10000 free: SeaweedFS binds them all."""
-    while True:
-        port = rng.randrange(20_000, 30_000)
-        ports = [*range(port, port + 5), *range(port + 10_000, port + 10_005)]
-        if not taken.intersection(ports) and all(_port_free(p) for p in ports):
-            taken.update(ports)
-            return port
 
 
 def isolated(settings: Settings) -> Settings:
@@ -91,20 +51,6 @@ def isolated(settings: Settings) -> Settings:
         }
     )
     return settings.model_copy(update={"kafka": kafka})
-
-
-def private_settings(state_dir: Path) -> Settings:
-    """Settings whose four servers are embedded in `state_dir`, on free ports."""
-    rng = random.Random()  # noqa: S311 - port picking, not a secret
-    taken: set[int] = set()
-    s3_port = _free_s3_port(rng, taken)
-    return load_settings(
-        postgres=PostgresSettings(host="127.0.0.1", port=free_port(rng, taken)),
-        redis=RedisSettings(host="127.0.0.1", port=free_port(rng, taken)),
-        s3=S3Settings(endpoint=f"http://127.0.0.1:{s3_port}", bucket="facepass-bench"),
-        kafka=KafkaSettings(bootstrap=f"127.0.0.1:{free_port(rng, taken)}"),
-        stack=StackSettings(state_dir=state_dir, start_timeout_s=120),
-    )
 
 
 @dataclass
@@ -139,38 +85,16 @@ class Bench:
     mode: str = "private"
 
     def env(self, **extra: str) -> dict[str, str]:
-        s = self.settings
-        prefixes = ("POSTGRES_", "S3_", "KAFKA_", "REDIS_", "FACEPASS_", "SEARCH_", "EMBEDDER_")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-        env.update(
-            POSTGRES_HOST=s.postgres.host,
-            POSTGRES_PORT=str(s.postgres.port),
-            POSTGRES_USER=s.postgres.user,
-            POSTGRES_PASSWORD=s.postgres.password.get_secret_value(),
-            POSTGRES_DB=s.postgres.db,
-            REDIS_HOST=s.redis.host,
-            REDIS_PORT=str(s.redis.port),
-            S3_ENDPOINT=s.s3.endpoint,
-            S3_BUCKET=s.s3.bucket,
-            S3_ACCESS_KEY=s.s3.access_key.get_secret_value(),
-            S3_SECRET_KEY=s.s3.secret_key.get_secret_value(),
-            KAFKA_BOOTSTRAP=s.kafka.bootstrap,
-            KAFKA_PARTITIONS=str(s.kafka.partitions),
-            KAFKA_TOPIC_UPLOADED=s.kafka.topic_uploaded,
-            KAFKA_TOPIC_INDEXED=s.kafka.topic_indexed,
-            KAFKA_TOPIC_DLQ=s.kafka.topic_dlq,
-            KAFKA_CONSUMER_GROUP=s.kafka.consumer_group,
-            FACEPASS_STATE_DIR=str(s.stack.state_dir),
-            FACEPASS_EMBEDDED="none",
-            API_KEYS=API_KEY,
-            LOG_LEVEL="WARNING",
+        defaults = {
+            "FACEPASS_EMBEDDED": "none",
+            "API_KEYS": API_KEY,
+            "LOG_LEVEL": "WARNING",
             **UNLIMITED,
-        )
-        env.update(extra)
-        return env
+        }
+        return settings_env(self.settings, **{**defaults, **extra})
 
     def _spawn(self, target: str, extra: dict[str, str]) -> Server:
-        port = free_port(random.Random())  # noqa: S311
+        port = free_port()
         log_path = self.log_dir / f"serve-{target}-{port}.log"
         process = subprocess.Popen(
             [FACEPASS, "serve", "--target", target],
@@ -188,7 +112,7 @@ class Bench:
             for target, extra in specs:
                 servers.append(self._spawn(target, extra))
             for server in servers:
-                _wait_healthy(server)
+                wait_healthy(server.base_url, server.process, server.log_path, timeout=180)
         except BaseException:
             for server in servers:
                 server.stop()
@@ -225,21 +149,6 @@ class Bench:
         return total
 
 
-def _wait_healthy(server: Server, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            tail = server.log_path.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"facepass serve exited with {server.process.returncode}:\n{tail}")
-        try:
-            if httpx.get(f"{server.base_url}/api/v2/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"facepass serve did not become healthy; see {server.log_path}")
-
-
 @contextmanager
 def open_bench(*, configured: bool = False, keep: bool = False) -> Iterator[Bench]:
     """A private embedded stack in a fresh directory under .facepass/bench (removed afterwards
@@ -260,7 +169,9 @@ def open_bench(*, configured: bool = False, keep: bool = False) -> Iterator[Benc
             if not keep:
                 shutil.rmtree(root, ignore_errors=True)
         return
-    settings = isolated(private_settings(root / "state"))
+    settings = isolated(
+        private_stack_settings(root / "state", bucket="facepass-bench", start_timeout_s=120)
+    )
     stack = EmbeddedStack(settings)
     stack.start()
     try:

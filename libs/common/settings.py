@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", ""}
@@ -37,6 +45,12 @@ def _split_csv(value: Any) -> Any:
     return value
 
 
+# A list read from one comma-separated variable (`a, b,c`); NoDecode stops pydantic-settings
+# from parsing the value as JSON first.
+CsvStrings = Annotated[list[str], NoDecode, BeforeValidator(_split_csv)]
+CsvSecrets = Annotated[list[SecretStr], NoDecode, BeforeValidator(_split_csv)]
+
+
 class _Group(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -54,11 +68,11 @@ class AppSettings(_Group):
     app_version: str = "2.0.0"
     debug: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+    api_keys: CsvSecrets = Field(
         default_factory=list,
         description="Comma-separated keys accepted in X-API-Key for index/status/erase routes.",
     )
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_origins: CsvStrings = Field(default_factory=list)
     session_retention_days: int = Field(
         default=0,
         ge=0,
@@ -68,16 +82,6 @@ class AppSettings(_Group):
     retention_check_s: int = Field(
         default=3600, ge=1, description="How often the retention job looks for expired sessions."
     )
-
-    @field_validator("api_keys", mode="before")
-    @classmethod
-    def _keys_from_csv(cls, value: Any) -> Any:
-        return _split_csv(value)
-
-    @field_validator("cors_origins", mode="before")
-    @classmethod
-    def _origins_from_csv(cls, value: Any) -> Any:
-        return _split_csv(value)
 
     @field_validator("api_keys")
     @classmethod
@@ -210,7 +214,7 @@ class FaceSettings(_Group):
     min_face_size: int = Field(default=20, ge=1, description="Smallest face side kept, pixels.")
     embedding_dimension: int = Field(default=512, ge=1, validation_alias="EMBEDDING_DIMENSION")
     max_faces_per_photo: int = Field(default=100, ge=1, validation_alias="MAX_FACES_PER_PHOTO")
-    providers: Annotated[list[str], NoDecode] = Field(
+    providers: CsvStrings = Field(
         default_factory=lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"],
         description="onnxruntime execution providers in preference order; absent ones skipped.",
     )
@@ -250,11 +254,6 @@ class FaceSettings(_Group):
     embedding_batch_size: int = Field(
         default=32, ge=1, description="Faces per recogniser call (chunks of a batch)."
     )
-
-    @field_validator("providers", mode="before")
-    @classmethod
-    def _providers_from_csv(cls, value: Any) -> Any:
-        return _split_csv(value)
 
 
 class EmbedderSettings(_Group):
@@ -298,7 +297,7 @@ class SearchSettings(_Group):
         validation_alias="RATE_LIMIT_API_KEY_PER_MINUTE",
         description="Requests per API key per minute on keyed routes; 0 = no limit.",
     )
-    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+    trusted_proxies: CsvStrings = Field(
         default_factory=list,
         validation_alias="TRUSTED_PROXIES",
         description="Proxy addresses/CIDRs whose X-Forwarded-For is believed.",
@@ -308,11 +307,6 @@ class SearchSettings(_Group):
         description="Key of the keyed hash of selfies in cache keys; unset = one generated "
         "and shared through Redis.",
     )
-
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _proxies_from_csv(cls, value: Any) -> Any:
-        return _split_csv(value)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -14,25 +14,14 @@ import psutil
 import pytest
 
 from libs.common.settings import Settings
+from libs.stack.private import free_port, settings_env, wait_healthy
 from tests.support.stack import stack_settings
 
 FACEPASS = str(Path(sys.executable).parent / "facepass")
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "S3_", "KAFKA_"))}
-    env.update(
-        POSTGRES_PORT=str(settings.postgres.port),
-        POSTGRES_PASSWORD=settings.postgres.password.get_secret_value(),
-        REDIS_PORT=str(settings.redis.port),
-        S3_ENDPOINT=settings.s3.endpoint,
-        S3_BUCKET=settings.s3.bucket,
-        KAFKA_BOOTSTRAP=settings.kafka.bootstrap,
-        KAFKA_PARTITIONS="2",
-        FACEPASS_STATE_DIR=str(settings.stack.state_dir),
-        FACEPASS_DEMO="false",
-    )
-    return env
+    return settings_env(settings, KAFKA_PARTITIONS="2", FACEPASS_DEMO="false")
 
 
 def _server_pids(state_dir: Path) -> list[int]:
@@ -125,11 +114,10 @@ def test_up_serves_the_api_and_a_second_up_finds_the_same_data(tmp_path: Path) -
     import httpx
 
     from tests.support.data import T1
-    from tests.support.processes import API_KEY, wait_healthy
-    from tests.support.stack import free_port
+    from tests.support.processes import API_KEY
 
     settings = stack_settings(tmp_path / "state")
-    port = free_port(__import__("random").Random())
+    port = free_port()
     env = {
         **_env(settings),
         "FACEPASS_PORT": str(port),
