@@ -2,15 +2,18 @@
 
 Synthetic, face-like data (each session has identities; each face is its identity plus noise,
 so a person's faces are similar and strangers are not), loaded into a private schema of the
-configured database with the real migration, queried with the real search SQL
-(`libs.common.db.faces.search_session`), and checked against numpy brute force on the same
-vectors: recall is the share of brute-force results the query returned (1.0 = exact).
+configured database with the real migration, queried the way the search API queries them, and
+checked against numpy brute force on the same vectors: recall is the share of brute-force
+results the query returned (1.0 = exact). Every session is queried with the search SQL
+(`libs.common.db.faces.search_session`); the huge one also through the in-memory matrix the
+search API keeps for sessions over SEARCH_MATRIX_MIN_FACES (`services/search_api/matrices.py`),
+loaded the way the API loads it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +22,10 @@ import numpy as np
 import numpy.typing as npt
 from pgvector.asyncpg import register_vector
 
-from libs.common.db.faces import SEARCH_SQL, search_session
+from libs.common.db.faces import SEARCH_SQL, load_session_faces, object_keys, search_session
 from libs.common.db.migrate import migration_templates, render_sql
 from libs.common.settings import Settings
+from services.search_api.matrices import SessionMatrix
 
 SCHEMA = "facepass_bench"  # written literally in the SQL below: no SQL is built by formatting
 MODEL = "bench-synthetic"
@@ -122,11 +126,36 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
+Query = Callable[[str, Matrix], Awaitable[list[str]]]
+
+
+def _sql_query(conn: asyncpg.Connection) -> Query:
+    """The per-session SQL of the search API (sessions under SEARCH_MATRIX_MIN_FACES)."""
+
+    async def query(session_id: str, embedding: Matrix) -> list[str]:
+        matches = await search_session(
+            conn, session_id=session_id, model_id=MODEL, embedding=embedding,
+            threshold=THRESHOLD, limit=LIMIT,
+        )  # fmt: skip
+        return [m.photo_id for m in matches]
+
+    return query
+
+
+def _matrix_query(conn: asyncpg.Connection, matrix: SessionMatrix) -> Query:
+    """The search API's in-memory path for huge sessions: the matrix product, then the
+    returned photos' object keys by primary key."""
+
+    async def query(session_id: str, embedding: Matrix) -> list[str]:
+        found = matrix.search(embedding, THRESHOLD, LIMIT)
+        keys = await object_keys(conn, [m.photo_id for m in found])
+        return [m.photo_id for m in found if m.photo_id in keys]
+
+    return query
+
+
 async def _measure(
-    conn: asyncpg.Connection,
-    rng: np.random.Generator,
-    sessions: dict[str, Matrix],
-    queries: int,
+    query: Query, rng: np.random.Generator, sessions: dict[str, Matrix], queries: int
 ) -> dict[str, Any]:
     timings: list[float] = []
     found = expected = 0
@@ -135,25 +164,31 @@ async def _measure(
         session_id = names[q % len(names)]
         vectors = sessions[session_id]
         # A selfie of someone present: one of their faces plus fresh noise.
-        query = _normalise(
+        selfie = _normalise(
             vectors[rng.integers(len(vectors))]
             + rng.standard_normal(DIM, dtype=np.float32) * np.float32(0.045)
         )
         start = time.perf_counter()
-        matches = await search_session(
-            conn, session_id=session_id, model_id=MODEL, embedding=query,
-            threshold=THRESHOLD, limit=LIMIT,
-        )  # fmt: skip
+        photo_ids = await query(session_id, selfie)
         timings.append(time.perf_counter() - start)
-        truth = [f"{session_id}-p{p}" for p in brute_force(vectors, query, THRESHOLD, LIMIT)]
+        truth = [f"{session_id}-p{p}" for p in brute_force(vectors, selfie, THRESHOLD, LIMIT)]
         expected += len(truth)
-        found += len(set(truth) & {m.photo_id for m in matches})
+        found += len(set(truth) & set(photo_ids))
     return {
         "queries": queries,
         **_percentiles(timings),
         "recall": round(found / expected, 6) if expected else None,
         "results_per_query": round(expected / queries, 1),
     }
+
+
+async def _load_matrix(conn: asyncpg.Connection, session_id: str) -> tuple[SessionMatrix, float]:
+    """The session's matrix as the search API loads it, and the seconds that took."""
+    start = time.perf_counter()
+    faces = await load_session_faces(conn, session_id, MODEL)
+    assert faces is not None
+    matrix = SessionMatrix.build(faces)
+    return matrix, time.perf_counter() - start
 
 
 async def run(settings: Settings, plan: Plan, progress: Callable[[str], None]) -> dict[str, Any]:
@@ -176,10 +211,15 @@ async def run(settings: Settings, plan: Plan, progress: Callable[[str], None]) -
         total = plan.sessions * plan.faces_per_session + plan.big_session_faces
         progress(f"loaded {total} faces in {load_s:.0f} s; querying")
         # Warm the cache the way a running service is warm, then measure.
-        await _measure(conn, rng, small, min(20, plan.queries))
-        await _measure(conn, rng, big, 3)
-        result_small = await _measure(conn, rng, small, plan.queries)
-        result_big = await _measure(conn, rng, big, plan.queries)
+        sql = _sql_query(conn)
+        await _measure(sql, rng, small, min(20, plan.queries))
+        await _measure(sql, rng, big, 3)
+        result_small = await _measure(sql, rng, small, plan.queries)
+        result_big = await _measure(sql, rng, big, plan.queries)
+        matrix, matrix_load_s = await _load_matrix(conn, "bench-big")
+        in_memory = _matrix_query(conn, matrix)
+        await _measure(in_memory, rng, big, 3)
+        result_big_memory = await _measure(in_memory, rng, big, plan.queries)
         query = big["bench-big"][0]
         plan_big = await conn.fetch(
             "EXPLAIN (COSTS OFF) " + SEARCH_SQL, query, "bench-big", MODEL, 1 - THRESHOLD, LIMIT
@@ -193,6 +233,11 @@ async def run(settings: Settings, plan: Plan, progress: Callable[[str], None]) -
             "load_seconds": round(load_s, 1),
             "small_sessions": result_small,
             "big_session": result_big,
+            "big_session_memory": {
+                **result_big_memory,
+                "load_seconds": round(matrix_load_s, 2),
+                "megabytes": round(matrix.nbytes / 1e6, 1),
+            },
             "query_plan_small_session": [_scan_line(r[0]) for r in plan_small if "Scan" in r[0]],
             "query_plan_big_session": [_scan_line(r[0]) for r in plan_big if "Scan" in r[0]],
         }

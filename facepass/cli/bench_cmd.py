@@ -53,6 +53,7 @@ def vectors(
     settings = settings_or_exit("bench")
     plan = Plan(sessions=sessions, faces_per_session=faces, big_session_faces=big, queries=queries)
     result = asyncio.run(run(settings, plan, progress=lambda line: typer.echo(line, err=True)))
+    result["bench"] = {"stack": "configured"}  # the PostgreSQL of the settings
     typer.echo(json.dumps(result, indent=2))
     if save:
         typer.echo(f"saved {report.save('vectors', result)}", err=True)

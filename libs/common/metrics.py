@@ -79,6 +79,20 @@ SEARCHES = Counter(
 CACHE_REQUESTS = Counter(
     "facepass_search_cache_requests_total", "Search cache look-ups, by result.", ["result"]
 )
+SESSION_QUERIES = Counter(
+    "facepass_search_session_queries_total",
+    "Per-session face queries, by path: matrix (the session's faces in memory) or sql.",
+    ["path"],
+)
+SESSION_MATRIX_LOADS = Counter(
+    "facepass_search_session_matrix_loads_total",
+    "Background loads of a huge session's faces into memory, by outcome.",
+    ["outcome"],  # loaded | small | too_big | gone | error
+)
+SESSION_MATRIX_BYTES = Gauge(
+    "facepass_search_session_matrix_bytes",
+    "Memory held by in-memory session matrices in this process (SEARCH_MATRIX_MEMORY_MB caps it).",
+)
 RATE_LIMITED = Counter(
     "facepass_rate_limited_total", "Requests refused with 429, by limit.", ["limit"]
 )

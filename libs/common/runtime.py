@@ -80,6 +80,9 @@ class Runtime:
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(thread_name_prefix="facepass-cpu")
     )
+    #: Objects a service keeps for the life of the process, by name (e.g. the search API's
+    #: in-memory session matrices); set by the service's on_start hooks.
+    extensions: dict[str, Any] = field(default_factory=dict)
 
     def pool(self) -> asyncpg.Pool:
         if self.db is None:

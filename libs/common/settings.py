@@ -302,6 +302,24 @@ class SearchSettings(_Group):
         validation_alias="TRUSTED_PROXIES",
         description="Proxy addresses/CIDRs whose X-Forwarded-For is believed.",
     )
+    matrix_min_faces: int = Field(
+        default=20_000,
+        ge=0,
+        description="Sessions with this many faces or more are searched in memory (an exact "
+        "matrix product) instead of by an SQL scan; 0 = always SQL.",
+    )
+    matrix_memory_mb: int = Field(
+        default=1024,
+        ge=0,
+        description="Memory per search process for in-memory sessions (~2 kB per face); the "
+        "least recently searched session is dropped first.",
+    )
+    matrix_refresh_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Least time between two loads of one session (a session being indexed "
+        "changes all the time; until its reload it is searched by SQL).",
+    )
     cache_secret: SecretStr | None = Field(
         default=None,
         description="Key of the keyed hash of selfies in cache keys; unset = one generated "

@@ -6,10 +6,13 @@ from __future__ import annotations
 from libs.common.runtime import Need
 from libs.common.service import ServiceSpec
 from services.search_api.controllers import SearchController
+from services.search_api.matrices import run_session_matrices, start_session_matrices
 from services.search_api.web import WEB_ROUTES
 
 SERVICE = ServiceSpec(
     name="search-api",
     needs=frozenset({Need.DB, Need.S3, Need.REDIS, Need.ENGINE}),
     routes=(SearchController, *WEB_ROUTES),
+    on_start=(start_session_matrices,),
+    background=(run_session_matrices,),
 )

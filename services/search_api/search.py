@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
-from libs.common.db.faces import search_session, session_version
+import numpy as np
+import numpy.typing as npt
+
+from libs.common.db.faces import PhotoMatch, object_keys, search_session, session_version
 from libs.common.face.errors import NoFaceError
 from libs.common.face.results import SelfieResult
 from libs.common.http.problems import ApiError
@@ -22,9 +26,10 @@ from libs.common.imaging import (
     decode_image,
     probe_image,
 )
-from libs.common.metrics import SEARCHES, STAGE_SECONDS
+from libs.common.metrics import SEARCHES, SESSION_QUERIES, STAGE_SECONDS
 from libs.common.runtime import Runtime
 from services.search_api.cache import CacheKeyParts, SearchCache
+from services.search_api.matrices import session_matrices
 from services.search_api.schemas import (
     MatchedFace,
     QueryFace,
@@ -100,15 +105,9 @@ async def run_search(
 
     matches = []
     if version is not None:  # an unknown session answers like an empty one
-        async with runtime.pool().acquire() as conn:
-            matches = await search_session(
-                conn,
-                session_id=req.session_id,
-                model_id=engine.pack.id,
-                embedding=selfie.face.embedding,
-                threshold=req.threshold,
-                limit=req.limit,
-            )
+        matches = await _session_matches(
+            runtime, req, engine.pack.id, selfie.face.embedding, version
+        )
         mark = _stage("query", mark)
     store, expires = runtime.objects(), runtime.settings.search.url_expires_s
     results = [
@@ -137,6 +136,39 @@ async def run_search(
         await cache.put(key, body)
     SEARCHES.labels(outcome="results" if results else "empty").inc()
     return _response(body, started)
+
+
+async def _session_matches(
+    runtime: Runtime,
+    req: SearchRequest,
+    model_id: str,
+    embedding: npt.NDArray[np.float32],
+    version: datetime,
+) -> list[PhotoMatch]:
+    """The exact per-session query: in memory when the session is huge and its matrix is
+    current (see matrices.py), else in SQL. Both give the same answer."""
+    matrices = session_matrices(runtime)
+    matrix = matrices.current(req.session_id, model_id, version) if matrices else None
+    async with runtime.pool().acquire() as conn:
+        if matrix is None:
+            SESSION_QUERIES.labels(path="sql").inc()
+            return await search_session(
+                conn,
+                session_id=req.session_id,
+                model_id=model_id,
+                embedding=embedding,
+                threshold=req.threshold,
+                limit=req.limit,
+            )
+        SESSION_QUERIES.labels(path="matrix").inc()
+        found = await runtime.run_cpu(matrix.search, embedding, req.threshold, req.limit)
+        keys = await object_keys(conn, [m.photo_id for m in found])
+    # A photo erased since the version was read has no key any more: it is left out.
+    return [
+        PhotoMatch(m.photo_id, m.similarity, m.bbox, keys[m.photo_id])
+        for m in found
+        if m.photo_id in keys
+    ]
 
 
 def _response(body: dict[str, Any], started: float) -> SearchResponse:

@@ -21,6 +21,8 @@ def test_vector_scale(bench: Bench, collected: dict[str, Any]) -> None:
     assert result["total_faces"] == 300
     assert result["small_sessions"]["recall"] == 1.0
     assert result["big_session"]["recall"] == 1.0
+    assert result["big_session_memory"]["recall"] == 1.0
+    assert result["big_session_memory"]["megabytes"] > 0
     collected["vectors"] = result
 
 

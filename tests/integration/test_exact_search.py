@@ -1,51 +1,50 @@
-"""The per-session query returns exactly what brute force in numpy returns, on random data."""
+"""The per-session query returns exactly what brute force in numpy returns, on random data:
+the SQL scan, and the in-memory matrix the search API keeps for huge sessions."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
 
+import asyncpg
 import numpy as np
 import pytest
 
-from libs.common.db.faces import search_session
+from libs.common.db.faces import load_session_faces, search_session, session_version
+from libs.common.db.photos import touch_session
 from libs.common.db.pool import create_pool
-from libs.common.settings import Settings
+from libs.common.settings import SearchSettings, Settings
+from services.search_api.matrices import SessionMatrices, SessionMatrix
+from tests.support.vectors import DIM, brute_force, event_vectors, queries
 
-DIM = 512
 MODEL = "exactness-test-model"
+#: (threshold, limit) pairs: the usual, a tight limit, a high bar, and everything.
+CASES = ((0.3, 1000), (0.1, 7), (0.5, 50), (-1.0, 1000))
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
-    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+@dataclass
+class Indexed:
+    pool: asyncpg.Pool
+    sessions: dict[str, tuple[np.ndarray, list[str]]]  # session -> (vectors, photo of each)
 
 
-def _brute_force(
-    vectors: np.ndarray, photo_of: list[str], query: np.ndarray, threshold: float, limit: int
-) -> list[tuple[str, float]]:
-    similarity = vectors @ query
-    best: dict[str, float] = {}
-    for photo, sim in zip(photo_of, similarity, strict=True):
-        if sim >= threshold and sim > best.get(photo, -2.0):
-            best[photo] = float(sim)
-    return sorted(best.items(), key=lambda item: (-item[1], item[0]))[:limit]
-
-
-async def test_session_search_matches_numpy_brute_force(stack: Settings) -> None:
+@pytest.fixture(scope="module")
+async def indexed(stack: Settings) -> AsyncIterator[Indexed]:
+    """Three sessions of 150, 300 and 450 random faces, 4 per photo."""
     rng = np.random.default_rng(20261128)
     pool = await create_pool(stack.postgres)
     tag = uuid.uuid4().hex[:8]
-    sessions = [f"exact-{tag}-{i}" for i in range(3)]
     data: dict[str, tuple[np.ndarray, list[str]]] = {}
     try:
         async with pool.acquire() as conn, conn.transaction():
-            for s_index, session in enumerate(sessions):
+            for s_index in range(3):
+                session = f"exact-{tag}-{s_index}"
                 faces = 150 * (s_index + 1)
-                # A few identities repeated across photos, as at an event, plus noise.
-                identities = _normalise(rng.normal(size=(20, DIM)))
-                picks = rng.integers(0, 20, size=faces)
-                vectors = _normalise(
-                    identities[picks] + rng.normal(scale=0.6, size=(faces, DIM)) / np.sqrt(DIM) * 8
-                )
+                vectors = event_vectors(rng, faces)
                 photo_of = [f"{session}-p{i // 4}" for i in range(faces)]
                 data[session] = (vectors, photo_of)
                 await conn.execute("INSERT INTO sessions (session_id) VALUES ($1)", session)
@@ -58,45 +57,155 @@ async def test_session_search_matches_numpy_brute_force(stack: Settings) -> None
                     "INSERT INTO face_embeddings (photo_id, face_index, session_id, bbox, "
                     "det_score, embedding, model_id) VALUES ($1, $2, $3, $4, 0.9, $5, $6)",
                     [
-                        (photo, i % 4, session, [0.0, 0.0, 1.0, 1.0], vectors[i], MODEL)
+                        (photo, i % 4, session, [float(i), 0.0, 1.0, 1.0], vectors[i], MODEL)
                         for i, photo in enumerate(photo_of)
                     ],
                 )
-        checked = 0
-        for session, (vectors, photo_of) in data.items():
-            for q in range(6):
-                # Half the queries near a face of the session, half anywhere.
-                base = vectors[rng.integers(len(vectors))] if q % 2 == 0 else rng.normal(size=DIM)
-                query = _normalise(base + rng.normal(scale=0.02, size=DIM))
-                for threshold, limit in ((0.3, 1000), (0.1, 7), (0.5, 50), (-1.0, 1000)):
-                    expected = _brute_force(vectors, photo_of, query, threshold, limit)
-                    async with pool.acquire() as conn:
-                        got = await search_session(
-                            conn,
-                            session_id=session,
-                            model_id=MODEL,
-                            embedding=query,
-                            threshold=threshold,
-                            limit=limit,
-                        )
-                    assert [m.photo_id for m in got] == [p for p, _ in expected]
-                    assert [m.similarity for m in got] == pytest.approx(
-                        [s for _, s in expected], abs=1e-5
-                    )
-                    checked += len(expected)
-        assert checked > 500  # the comparison covered many matches, not empty lists
-        # Faces of another model pack are never compared.
-        async with pool.acquire() as conn:
-            other = await search_session(
-                conn,
-                session_id=sessions[0],
-                model_id="another-pack",
-                embedding=data[sessions[0]][0][0],
-                threshold=-1.0,
-                limit=10,
-            )
-        assert other == []
+        yield Indexed(pool, data)
     finally:
         async with pool.acquire() as conn:
-            await conn.execute("DELETE FROM sessions WHERE session_id = ANY($1)", sessions)
+            await conn.execute("DELETE FROM sessions WHERE session_id = ANY($1)", list(data))
         await pool.close()
+
+
+async def test_session_search_matches_numpy_brute_force(indexed: Indexed) -> None:
+    rng = np.random.default_rng(1)
+    checked = 0
+    for session, (vectors, photo_of) in indexed.sessions.items():
+        for query in queries(rng, vectors, 6):
+            for threshold, limit in CASES:
+                expected = brute_force(vectors, photo_of, query, threshold, limit)
+                async with indexed.pool.acquire() as conn:
+                    got = await search_session(
+                        conn,
+                        session_id=session,
+                        model_id=MODEL,
+                        embedding=query,
+                        threshold=threshold,
+                        limit=limit,
+                    )
+                assert [m.photo_id for m in got] == [p for p, _ in expected]
+                assert [m.similarity for m in got] == pytest.approx(
+                    [s for _, s in expected], abs=1e-5
+                )
+                checked += len(expected)
+    assert checked > 500  # the comparison covered many matches, not empty lists
+    # Faces of another model pack are never compared.
+    session = next(iter(indexed.sessions))
+    async with indexed.pool.acquire() as conn:
+        other = await search_session(
+            conn,
+            session_id=session,
+            model_id="another-pack",
+            embedding=indexed.sessions[session][0][0],
+            threshold=-1.0,
+            limit=10,
+        )
+    assert other == []
+
+
+async def test_the_in_memory_matrix_answers_like_brute_force(indexed: Indexed) -> None:
+    rng = np.random.default_rng(2)
+    checked = 0
+    for session, (vectors, photo_of) in indexed.sessions.items():
+        async with indexed.pool.acquire() as conn:
+            faces = await load_session_faces(conn, session, MODEL, chunk_rows=64)
+            version = await session_version(conn, session)
+        assert faces is not None and faces.version == version
+        assert sorted(faces.photo_ids) == sorted(photo_of)
+        matrix = SessionMatrix.build(faces)
+        for query in queries(rng, vectors, 6):
+            for threshold, limit in CASES:
+                expected = brute_force(vectors, photo_of, query, threshold, limit)
+                got = matrix.search(query, threshold, limit)
+                assert [m.photo_id for m in got] == [p for p, _ in expected]
+                assert [m.similarity for m in got] == pytest.approx(
+                    [s for _, s in expected], abs=1e-5
+                )
+                for match in got:  # the best face's own box (its x1 is the face's number)
+                    face = int(match.bbox[0])
+                    assert photo_of[face] == match.photo_id
+                    assert float(vectors[face] @ query) == pytest.approx(match.similarity, abs=1e-5)
+                checked += len(expected)
+    assert checked > 500
+    async with indexed.pool.acquire() as conn:
+        assert await load_session_faces(conn, "no-such-session", MODEL) is None
+        empty = await load_session_faces(conn, session, "another-pack")
+    assert empty is not None and empty.photo_ids == []
+
+
+async def _inline(fn: Callable[..., Any], *args: Any) -> Any:
+    """run_cpu in the caller's thread."""
+    return fn(*args)
+
+
+async def _settle(matrices: SessionMatrices) -> None:
+    """Let the background loader finish what is queued."""
+    for _ in range(200):
+        if not matrices._queued:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the loader did not finish")
+
+
+async def test_matrices_serve_only_the_current_version_of_big_sessions(indexed: Indexed) -> None:
+    small, middle, big = indexed.sessions
+    settings = SearchSettings(matrix_min_faces=300, matrix_memory_mb=64, matrix_refresh_s=0.01)
+    matrices = SessionMatrices(settings, DIM, lambda: indexed.pool, _inline)
+    loader = asyncio.create_task(matrices.run())
+    try:
+        async with indexed.pool.acquire() as conn:
+            versions = {s: await session_version(conn, s) for s in indexed.sessions}
+        # First sight: nothing in memory yet (the caller uses SQL); loads are queued.
+        for session in indexed.sessions:
+            assert matrices.current(session, MODEL, versions[session]) is None
+        await _settle(matrices)
+        # Sessions of 300 and 450 faces are held; the one of 150 is not, and is not reloaded.
+        assert matrices.current(small, MODEL, versions[small]) is None
+        assert not matrices._queued
+        for session in (middle, big):
+            matrix = matrices.current(session, MODEL, versions[session])
+            assert matrix is not None and len(matrix.embeddings) == len(
+                indexed.sessions[session][1]
+            )
+        # Once the session changes (an index or an erasure moves changed_at), the matrix is
+        # stale: it is not used, and the reload brings the new version.
+        async with indexed.pool.acquire() as conn:
+            await touch_session(conn, big)
+            moved = await session_version(conn, big)
+        assert moved != versions[big]
+        await asyncio.sleep(0.05)  # past the refresh interval: a reload may be queued now
+        assert matrices.current(big, MODEL, moved) is None
+        assert matrices._queued == {(big, MODEL)}
+        await _settle(matrices)
+        reloaded = matrices.current(big, MODEL, moved)
+        assert reloaded is not None and reloaded.version == moved
+    finally:
+        loader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loader
+
+
+async def test_matrices_keep_within_their_memory_budget(indexed: Indexed) -> None:
+    _, middle, big = indexed.sessions
+    # 1 MiB holds the 450-face session (~2 kB a face) or the 300-face one, not both.
+    settings = SearchSettings(matrix_min_faces=1, matrix_memory_mb=1, matrix_refresh_s=0.01)
+    matrices = SessionMatrices(settings, DIM, lambda: indexed.pool, _inline)
+    loader = asyncio.create_task(matrices.run())
+    try:
+        async with indexed.pool.acquire() as conn:
+            versions = {s: await session_version(conn, s) for s in (middle, big)}
+        assert matrices.current(middle, MODEL, versions[middle]) is None
+        await _settle(matrices)
+        assert matrices.current(middle, MODEL, versions[middle]) is not None
+        await asyncio.sleep(0.05)  # past the refresh interval
+        assert matrices.current(big, MODEL, versions[big]) is None
+        await _settle(matrices)
+        # The newer one stays; the least recently used one made room.
+        assert matrices.current(big, MODEL, versions[big]) is not None
+        assert matrices._held() <= matrices.budget
+        assert list(matrices._matrices) == [(big, MODEL)]
+    finally:
+        loader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loader

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -143,13 +144,61 @@ def test_repeat_search_is_cached_and_indexing_invalidates_it(
     assert [r["photo_id"] for r in fourth["results"]] == [f"{session}-a"]
 
 
-def _cache_hits(server: ServerProcess) -> float:
+def _metric(server: ServerProcess, series: str) -> float:
     text = httpx.get(f"{server.base_url}/api/v2/metrics").text
     return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith('facepass_search_cache_requests_total{result="hit"}')
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(series)
     )
+
+
+def _cache_hits(server: ServerProcess) -> float:
+    return _metric(server, 'facepass_search_cache_requests_total{result="hit"}')
+
+
+def _wait_for_matrix_loads(server: ServerProcess, count: float) -> None:
+    deadline = time.monotonic() + 30
+    series = 'facepass_search_session_matrix_loads_total{outcome="loaded"}'
+    while _metric(server, series) < count:
+        assert time.monotonic() < deadline, "the session matrix was never loaded"
+        time.sleep(0.1)
+
+
+def test_huge_sessions_are_searched_in_memory_with_the_same_answers(
+    server: ServerProcess, stack: Settings, tmp_path: Path
+) -> None:
+    """A search process holding the session's faces in memory answers exactly as SQL does,
+    and never from a matrix older than the session."""
+    session = _uid("matrix")
+    photos = {f"{session}-group": T1.read_bytes(), f"{session}-tom": jpeg_bytes(TOM_HANKS)}
+    index_and_wait(server, session, photos)
+    selfie = jpeg_bytes(TOM_HANKS, scale=0.8)
+    env = {"SEARCH_MATRIX_MIN_FACES": "1", "SEARCH_MATRIX_REFRESH_S": "0.1"}
+    # No result cache: every search below runs the per-session query.
+    with facepass_serve(stack, tmp_path, "search-api", SEARCH_CACHE_TTL_S="0", **env) as matrix:
+        sql = 'facepass_search_session_queries_total{path="sql"}'
+        in_memory = 'facepass_search_session_queries_total{path="matrix"}'
+        first = search(matrix.base_url, session, selfie, threshold=0.3).json()
+        assert (_metric(matrix, sql), _metric(matrix, in_memory)) == (1, 0)
+        _wait_for_matrix_loads(matrix, 1)
+        second = search(matrix.base_url, session, selfie, threshold=0.3).json()
+        assert (_metric(matrix, sql), _metric(matrix, in_memory)) == (1, 1)
+        assert [r["photo_id"] for r in second["results"]] == [f"{session}-tom"]
+        for a, b in zip(first["results"], second["results"], strict=True):
+            assert a["photo_id"] == b["photo_id"] and a["face"] == b["face"]
+            assert a["similarity"] == pytest.approx(b["similarity"], abs=2e-4)
+        # A new photo moves the session on: SQL answers (with it) until the reload, then
+        # the matrix answers with it too.
+        index_and_wait(server, session, {f"{session}-tom2": jpeg_bytes(TOM_HANKS, scale=0.9)})
+        third = search(matrix.base_url, session, selfie, threshold=0.3).json()
+        assert _metric(matrix, sql) == 2
+        expected = {f"{session}-tom", f"{session}-tom2"}
+        assert {r["photo_id"] for r in third["results"]} == expected
+        _wait_for_matrix_loads(matrix, 2)
+        fourth = search(matrix.base_url, session, selfie, threshold=0.3).json()
+        assert _metric(matrix, in_memory) == 2
+        assert [r["photo_id"] for r in fourth["results"]] == [
+            r["photo_id"] for r in third["results"]
+        ]
 
 
 def test_rate_limit_is_shared_by_two_processes(stack: Settings, tmp_path: Path) -> None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pgvector import Vector
 
 from libs.common.db.photos import Connection
 
@@ -69,3 +71,56 @@ async def session_version(conn: Connection, session_id: str) -> datetime | None:
         "SELECT changed_at FROM sessions WHERE session_id = $1", session_id
     )
     return value
+
+
+async def object_keys(conn: Connection, photo_ids: list[str]) -> dict[str, str]:
+    """The S3 object key of each of these photos (looked up by primary key)."""
+    rows = await conn.fetch(
+        "SELECT photo_id, object_key FROM photos WHERE photo_id = ANY($1::text[])", photo_ids
+    )
+    return {row["photo_id"]: row["object_key"] for row in rows}
+
+
+async def count_session_faces(conn: Connection, session_id: str, model_id: str) -> int:
+    """How many faces of the session one model pack made (from the B-tree)."""
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM face_embeddings WHERE session_id = $1 AND model_id = $2",
+        session_id,
+        model_id,
+    )
+    return count
+
+
+@dataclass(frozen=True)
+class SessionFaces:
+    """Every face of a session made by one model pack, as of `version` (one snapshot)."""
+
+    version: datetime
+    photo_ids: list[str]
+    bboxes: list[list[float]]
+    embeddings: list[Vector]  # decoded to numpy by the caller, off the event loop
+
+
+async def load_session_faces(
+    conn: Connection, session_id: str, model_id: str, *, chunk_rows: int = 4096
+) -> SessionFaces | None:
+    """The session's faces and its `changed_at`, read in one snapshot (so they agree), in
+    chunks of `chunk_rows` so the event loop is never held for the whole session.
+    None: no such session."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        version = await session_version(conn, session_id)
+        if version is None:
+            return None
+        faces = SessionFaces(version, [], [], [])
+        cursor: Any = conn.cursor(
+            "SELECT photo_id, bbox, embedding FROM face_embeddings "
+            "WHERE session_id = $1 AND model_id = $2",
+            session_id,
+            model_id,
+            prefetch=chunk_rows,
+        )
+        async for row in cursor:
+            faces.photo_ids.append(row["photo_id"])
+            faces.bboxes.append(row["bbox"])
+            faces.embeddings.append(row["embedding"])
+        return faces
