@@ -341,3 +341,8 @@ class StackFaults:
             yield
         finally:
             self.start(name)
+
+
+def http_client(server: ServerProcess) -> httpx.Client:
+    """A client of the server with a timeout that a slow poison upload fits in."""
+    return httpx.Client(base_url=server.base_url, timeout=60)
