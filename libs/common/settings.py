@@ -312,7 +312,8 @@ class SearchSettings(_Group):
         default=1024,
         ge=0,
         description="Memory per search process for in-memory sessions (~2 kB per face); the "
-        "least recently searched session is dropped first.",
+        "least recently searched session is dropped first. A load briefly needs about twice "
+        "the session's size.",
     )
     matrix_refresh_s: float = Field(
         default=10.0,

@@ -149,9 +149,9 @@ async def _session_matches(
     current (see matrices.py), else in SQL. Both give the same answer."""
     matrices = session_matrices(runtime)
     matrix = matrices.current(req.session_id, model_id, version) if matrices else None
-    async with runtime.pool().acquire() as conn:
-        if matrix is None:
-            SESSION_QUERIES.labels(path="sql").inc()
+    if matrix is None:
+        SESSION_QUERIES.labels(path="sql").inc()
+        async with runtime.pool().acquire() as conn:
             return await search_session(
                 conn,
                 session_id=req.session_id,
@@ -160,8 +160,9 @@ async def _session_matches(
                 threshold=req.threshold,
                 limit=req.limit,
             )
-        SESSION_QUERIES.labels(path="matrix").inc()
-        found = await runtime.run_cpu(matrix.search, embedding, req.threshold, req.limit)
+    SESSION_QUERIES.labels(path="matrix").inc()
+    found = await runtime.run_cpu(matrix.search, embedding, req.threshold, req.limit)
+    async with runtime.pool().acquire() as conn:
         keys = await object_keys(conn, [m.photo_id for m in found])
     # A photo erased since the version was read has no key any more: it is left out.
     return [

@@ -4,6 +4,7 @@ Exact by construction: the session's faces are selected by the B-tree on (sessio
 model_id) and every one is compared with the selfie, so no approximate index can drop a match
 (the pgvector README warns that an ANN index filtered by a selective WHERE can return fewer
 rows). Only faces made by the same model pack are compared. Each photo keeps its best face.
+Huge sessions are also read whole (`load_session_faces`) for the search API's in-memory path.
 """
 
 from __future__ import annotations
