@@ -181,18 +181,29 @@ class SessionMatrices:
         matrix: SessionMatrix = await self._run_cpu(SessionMatrix.build, faces)
         self._matrices[key] = matrix
         self._matrices.move_to_end(key)
-        while self._held() > self.budget and len(self._matrices) > 1:
+        while self.held_bytes > self.budget and len(self._matrices) > 1:
             self._matrices.popitem(last=False)
-        SESSION_MATRIX_BYTES.set(self._held())
+        SESSION_MATRIX_BYTES.set(self.held_bytes)
         log.info("session matrix loaded", session_id=session_id, faces=len(faces.photo_ids))
         return "loaded"
 
-    def _held(self) -> int:
+    @property
+    def held_bytes(self) -> int:
         return sum(m.nbytes for m in self._matrices.values())
+
+    @property
+    def held_sessions(self) -> list[Key]:
+        """The sessions in memory, least recently searched first."""
+        return list(self._matrices)
+
+    @property
+    def idle(self) -> bool:
+        """No load is queued or running."""
+        return not self._queued
 
     def _drop(self, key: Key) -> None:
         if self._matrices.pop(key, None) is not None:
-            SESSION_MATRIX_BYTES.set(self._held())
+            SESSION_MATRIX_BYTES.set(self.held_bytes)
 
     def _remember_verdict(self, key: Key, version: datetime) -> None:
         self._verdicts[key] = version

@@ -8,6 +8,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -142,59 +143,66 @@ async def _inline(fn: Callable[..., Any], *args: Any) -> Any:
 async def _settle(matrices: SessionMatrices) -> None:
     """Let the background loader finish what is queued."""
     for _ in range(200):
-        if not matrices._queued:
+        if matrices.idle:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("the loader did not finish")
 
 
-async def test_matrices_serve_only_the_current_version_of_big_sessions(indexed: Indexed) -> None:
-    small, middle, big = indexed.sessions
-    settings = SearchSettings(matrix_min_faces=300, matrix_memory_mb=64, matrix_refresh_s=0.01)
+@contextlib.asynccontextmanager
+async def _running(indexed: Indexed, settings: SearchSettings) -> AsyncIterator[SessionMatrices]:
+    """Session matrices with their background loader running."""
     matrices = SessionMatrices(settings, DIM, lambda: indexed.pool, _inline)
     loader = asyncio.create_task(matrices.run())
     try:
-        async with indexed.pool.acquire() as conn:
-            versions = {s: await session_version(conn, s) for s in indexed.sessions}
-        # First sight: nothing in memory yet (the caller uses SQL); loads are queued.
-        for session in indexed.sessions:
-            assert matrices.current(session, MODEL, versions[session]) is None
-        await _settle(matrices)
-        # Sessions of 300 and 450 faces are held; the one of 150 is not, and is not reloaded.
-        assert matrices.current(small, MODEL, versions[small]) is None
-        assert not matrices._queued
-        for session in (middle, big):
-            matrix = matrices.current(session, MODEL, versions[session])
-            assert matrix is not None and len(matrix.embeddings) == len(
-                indexed.sessions[session][1]
-            )
-        # Once the session changes (an index or an erasure moves changed_at), the matrix is
-        # stale: it is not used, and the reload brings the new version.
-        async with indexed.pool.acquire() as conn:
-            await touch_session(conn, big)
-            moved = await session_version(conn, big)
-        assert moved != versions[big]
-        await asyncio.sleep(0.05)  # past the refresh interval: a reload may be queued now
-        assert matrices.current(big, MODEL, moved) is None
-        assert matrices._queued == {(big, MODEL)}
-        await _settle(matrices)
-        reloaded = matrices.current(big, MODEL, moved)
-        assert reloaded is not None and reloaded.version == moved
+        yield matrices
     finally:
         loader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await loader
 
 
+async def _versions(indexed: Indexed, *sessions: str) -> dict[str, datetime | None]:
+    async with indexed.pool.acquire() as conn:
+        return {s: await session_version(conn, s) for s in sessions}
+
+
+async def test_matrices_serve_only_the_current_version_of_big_sessions(indexed: Indexed) -> None:
+    small, middle, big = indexed.sessions
+    settings = SearchSettings(matrix_min_faces=300, matrix_memory_mb=64, matrix_refresh_s=0.01)
+    async with _running(indexed, settings) as matrices:
+        versions = await _versions(indexed, *indexed.sessions)
+        # First sight: nothing in memory yet (the caller uses SQL); loads are queued.
+        for session in indexed.sessions:
+            assert matrices.current(session, MODEL, versions[session]) is None
+        await _settle(matrices)
+        # Sessions of 300 and 450 faces are held; the one of 150 is not, and is not reloaded.
+        assert matrices.current(small, MODEL, versions[small]) is None
+        assert matrices.idle
+        for session in (middle, big):
+            matrix = matrices.current(session, MODEL, versions[session])
+            assert matrix is not None
+            assert len(matrix.embeddings) == len(indexed.sessions[session][1])
+        # Once the session changes (an index or an erasure moves changed_at), the matrix is
+        # stale: it is not used, and the reload brings the new version.
+        async with indexed.pool.acquire() as conn:
+            await touch_session(conn, big)
+        moved = (await _versions(indexed, big))[big]
+        assert moved is not None and moved != versions[big]
+        await asyncio.sleep(0.05)  # past the refresh interval: a reload may be queued now
+        assert matrices.current(big, MODEL, moved) is None
+        assert not matrices.idle
+        await _settle(matrices)
+        reloaded = matrices.current(big, MODEL, moved)
+        assert reloaded is not None and reloaded.version == moved
+
+
 async def test_matrices_keep_within_their_memory_budget(indexed: Indexed) -> None:
     _, middle, big = indexed.sessions
     # 1 MiB holds the 450-face session (~2 kB a face) or the 300-face one, not both.
     settings = SearchSettings(matrix_min_faces=1, matrix_memory_mb=1, matrix_refresh_s=0.01)
-    matrices = SessionMatrices(settings, DIM, lambda: indexed.pool, _inline)
-    loader = asyncio.create_task(matrices.run())
-    try:
-        async with indexed.pool.acquire() as conn:
-            versions = {s: await session_version(conn, s) for s in (middle, big)}
+    async with _running(indexed, settings) as matrices:
+        versions = await _versions(indexed, middle, big)
         assert matrices.current(middle, MODEL, versions[middle]) is None
         await _settle(matrices)
         assert matrices.current(middle, MODEL, versions[middle]) is not None
@@ -203,9 +211,5 @@ async def test_matrices_keep_within_their_memory_budget(indexed: Indexed) -> Non
         await _settle(matrices)
         # The newer one stays; the least recently used one made room.
         assert matrices.current(big, MODEL, versions[big]) is not None
-        assert matrices._held() <= matrices.budget
-        assert list(matrices._matrices) == [(big, MODEL)]
-    finally:
-        loader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await loader
+        assert matrices.held_bytes <= matrices.budget
+        assert matrices.held_sessions == [(big, MODEL)]
