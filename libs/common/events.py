@@ -8,6 +8,7 @@ object reference, no HTTP upload needed (see docs/events.md).
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -15,9 +16,19 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 #: Photo and session ids: 1-128 characters of letters, digits and `._:-`, starting with a letter
-#: or digit. No slashes or `..`, so an id can never walk out of its S3 prefix.
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
-Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+#: or digit, never two dots in a row. No slashes and no `..`, so an id can never walk out of its
+#: S3 prefix. (The pattern has no look-ahead: pydantic's regex engine has none, so the length
+#: is a separate bound.)
+ID_PATTERN = r"^[A-Za-z0-9](?:\.?[A-Za-z0-9_:-])*\.?$"
+ID_MAX_LENGTH = 128
+Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)]
+_ID = re.compile(ID_PATTERN)
+
+
+def is_valid_id(value: str) -> bool:
+    """Whether `value` is a valid photo or session id (the rule of `Identifier`)."""
+    return len(value) <= ID_MAX_LENGTH and _ID.fullmatch(value) is not None
+
 
 RejectReason = Literal["too_small", "low_score", "blurry", "extreme_pose", "over_limit"]
 BBox = Annotated[list[float], Field(min_length=4, max_length=4, description="x1, y1, x2, y2")]

@@ -10,7 +10,6 @@ batch without committing (every write is idempotent, so a retry duplicates nothi
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +21,6 @@ import numpy.typing as npt
 from pydantic import ValidationError
 
 from libs.common.events import (
-    ID_PATTERN,
     ErrorKind,
     PhotoFailed,
     PhotoIndexed,
@@ -30,6 +28,7 @@ from libs.common.events import (
     RejectedFace,
     SourceRecord,
     StageTimings,
+    is_valid_id,
 )
 from libs.common.face.results import PhotoFaces
 from libs.common.imaging import (
@@ -116,7 +115,7 @@ def _photo_id_from_key(key: bytes | None) -> str | None:
     if key is None:
         return None
     text = key.decode("utf-8", "replace")
-    return text if re.fullmatch(ID_PATTERN, text) else None
+    return text if is_valid_id(text) else None
 
 
 def _ms(start: float) -> float:

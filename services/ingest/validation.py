@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
-from libs.common.events import ID_PATTERN
+from libs.common.events import is_valid_id
 from libs.common.http.problems import ApiError
 from libs.common.imaging import (
     ImageError,
@@ -15,8 +13,6 @@ from libs.common.imaging import (
 )
 from libs.common.metrics import PHOTOS_REJECTED
 from libs.common.settings import FaceSettings
-
-_ID = re.compile(ID_PATTERN)
 
 CONTENT_TYPES = {
     "jpeg": "image/jpeg",
@@ -29,7 +25,7 @@ CONTENT_TYPES = {
 
 def check_ids(**ids: str) -> None:
     """422 naming every id that is not 1-128 characters of `A-Za-z0-9._:-` (no `/`, no `..`)."""
-    bad = [name for name, value in ids.items() if not _ID.fullmatch(value) or ".." in value]
+    bad = [name for name, value in ids.items() if not is_valid_id(value)]
     if bad:
         PHOTOS_REJECTED.labels(reason="invalid_id").inc()
         raise ApiError(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from litestar import Controller, Request, post
@@ -10,7 +9,7 @@ from litestar.di import Provide
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
-from libs.common.events import ID_PATTERN
+from libs.common.events import is_valid_id
 from libs.common.http.problems import ApiError
 from libs.common.http.ratelimit import search_rate_limit
 from libs.common.runtime import Runtime
@@ -33,7 +32,7 @@ def provide_cache(request: Request[Any, Any, Any]) -> SearchCache | None:
 def _validated(runtime: Runtime, form: SearchForm, selfie: bytes) -> SearchRequest:
     search = runtime.settings.search
     errors = []
-    if not re.fullmatch(ID_PATTERN, form.session_id):
+    if not is_valid_id(form.session_id):
         errors.append("session_id: 1-128 characters of letters, digits and ._:-")
     threshold = form.threshold if form.threshold is not None else runtime.face_engine().threshold
     if not search.min_threshold <= threshold <= 1.0:

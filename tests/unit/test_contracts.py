@@ -18,6 +18,7 @@ from libs.common.events import (
     RejectedFace,
     SourceRecord,
     StageTimings,
+    is_valid_id,
 )
 from libs.common.settings import load_settings
 
@@ -101,9 +102,43 @@ def test_events_the_code_emits_validate_against_the_files() -> None:
         {"photo_id": "p", "session_id": "s"},
         {"photo_id": "p", "session_id": "s", "object": {"bucket": "bkt", "key": ""}},
         {"photo_id": "p", "session_id": "s/x", "object": {"bucket": "bkt", "key": "k"}},
+        {"photo_id": "a..b", "session_id": "s", "object": {"bucket": "bkt", "key": "k"}},
+        {"photo_id": "p" * 129, "session_id": "s", "object": {"bucket": "bkt", "key": "k"}},
     ],
 )
 def test_the_uploaded_schema_rejects_what_the_embedder_rejects(bad: dict[str, object]) -> None:
     assert list(_validator("photos.uploaded.v1.schema.json").iter_errors(bad))
     with pytest.raises(ValueError):
         PhotoUploaded.model_validate(bad)
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("a", True),
+        ("IMG_0001.jpg", True),
+        ("event:2026-12-01.a.b", True),
+        ("trailing.", True),
+        ("p" * 128, True),
+        ("p" * 129, False),
+        ("", False),
+        (".hidden", False),
+        ("-dash", False),
+        ("a..b", False),
+        ("x:..:y", False),
+        ("a/b", False),
+        ("a b", False),
+        ("\uff50hoto", False),
+    ],
+)
+def test_one_id_rule_for_the_api_and_the_events(value: str, valid: bool) -> None:
+    """is_valid_id (the API's check) and the event models and schema agree on every id."""
+    assert is_valid_id(value) is valid
+    event = {"photo_id": value, "session_id": "s", "object": {"bucket": "bkt", "key": "k"}}
+    errors = list(_validator("photos.uploaded.v1.schema.json").iter_errors(event))
+    assert (not errors) is valid
+    if valid:
+        PhotoUploaded.model_validate(event)
+    else:
+        with pytest.raises(ValueError):
+            PhotoUploaded.model_validate(event)

@@ -9,7 +9,6 @@ the S3 endpoint (where the presigned photo URLs point) for images; no inline scr
 from __future__ import annotations
 
 import html
-import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from litestar.enums import MediaType
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
-from libs.common.events import ID_PATTERN
+from libs.common.events import is_valid_id
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -81,7 +80,7 @@ def content_security_policy(photo_origin: str) -> str:
 
 def render_page(session_id: str = "") -> str:
     """The page, with `session_id` in the session field when it is a valid id."""
-    value = session_id if re.fullmatch(ID_PATTERN, session_id) else ""
+    value = session_id if is_valid_id(session_id) else ""
     return _template().replace(SESSION_MARKER, html.escape(value, quote=True))
 
 
