@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
 import os
 import shutil
 import signal
-import socket
-import struct
 import sys
 import urllib.error
 import urllib.request
@@ -28,6 +25,7 @@ import redis
 from psycopg import sql
 
 from libs.common.settings import Settings
+from libs.stack.probes import kafka_metadata_answers, seaweedfs_registered_volumes
 from libs.stack.process import ManagedProcess, StackError
 
 LOOPBACK = "127.0.0.1"
@@ -280,25 +278,13 @@ class S3Server(EmbeddedServer):
             pass  # any HTTP answer (403 for an anonymous list) means the gateway is serving
         except OSError:
             return False
-        return self._volumes_on_disk() <= self._volumes_registered()
+        master = self._internal_ports()["master"]
+        return self._volumes_on_disk() <= seaweedfs_registered_volumes(LOOPBACK, master)
 
     def _volumes_on_disk(self) -> set[int]:
         """Volume ids of the data files (`<collection>_<id>.dat` or `<id>.dat`)."""
         names = (path.stem.rpartition("_")[2] for path in self.data_dir.glob("*.dat"))
         return {int(name) for name in names if name.isdigit()}
-
-    def _volumes_registered(self) -> set[int]:
-        """Volume ids the master has heard of from the volume server (empty if unreachable)."""
-        url = f"http://{LOOPBACK}:{self._internal_ports()['master']}/vol/status"
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                status = json.load(response)
-        except (OSError, ValueError):
-            return set()
-        # {"Volumes": {"DataCenters": {dc: {rack: {node: [{"Id": 1, ...}, ...]}}}}}
-        centres = status.get("Volumes", {}).get("DataCenters", {}).values()
-        racks = (rack for centre in centres for rack in centre.values())
-        return {volume["Id"] for rack in racks for node in rack.values() for volume in node}
 
     def after_start(self) -> None:
         from libs.common.storage import ensure_buckets_sync
@@ -307,25 +293,6 @@ class S3Server(EmbeddedServer):
 
     def describe(self) -> str:
         return f"http://{LOOPBACK}:{self.port} (S3, SeaweedFS; bucket {self.settings.s3.bucket})"
-
-
-def kafka_metadata_answers(host: str, port: int, timeout: float = 2.0) -> bool:
-    """Send a Kafka Metadata request (v0, all topics); True if the answer carries our id."""
-    client_id = b"facepass-stack"
-    correlation_id = 0x0FAC
-    # request header v1 (api key 3 = Metadata, version 0, correlation id, client id), then an
-    # empty topic array (v0: all topics)
-    body = struct.pack(">hhih", 3, 0, correlation_id, len(client_id)) + client_id
-    body += struct.pack(">i", 0)
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as conn:
-            conn.sendall(struct.pack(">i", len(body)) + body)
-            answer = b""
-            while len(answer) < 8 and (chunk := conn.recv(8 - len(answer))):
-                answer += chunk
-    except OSError:
-        return False
-    return len(answer) == 8 and struct.unpack(">ii", answer)[1] == correlation_id
 
 
 class KafkaServer(EmbeddedServer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
 import threading
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from libs.common.settings import Settings
-from libs.stack.servers import S3Server, kafka_metadata_answers
+from libs.stack.probes import kafka_metadata_answers, seaweedfs_registered_volumes
+from libs.stack.servers import S3Server
 
 Handler = Callable[[socket.socket], None]
 Listen = Callable[[Handler], int]
@@ -92,3 +94,36 @@ def test_s3_volume_ids_are_read_from_the_data_files(tmp_path: Path) -> None:
         (data / name).touch()
     server = S3Server(Settings(), tmp_path)
     assert server._volumes_on_disk() == {1, 3, 12}
+
+
+def test_the_volumes_the_seaweedfs_master_knows_are_read_from_its_status(
+    listener: Listen,
+) -> None:
+    status = {
+        "Version": "8000GB 4.48",
+        "Volumes": {
+            "DataCenters": {
+                "DefaultDataCenter": {
+                    "DefaultRack": {
+                        "127.0.0.1:8335": [{"Id": 1, "Collection": "a"}, {"Id": 3}],
+                        "127.0.0.1:9335": [{"Id": 7}],
+                    }
+                }
+            },
+            "Free": 0,
+        },
+    }
+
+    def answer(conn: socket.socket) -> None:
+        assert conn.recv(4096).startswith(b"GET /vol/status ")
+        body = json.dumps(status).encode()
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        conn.sendall(head.encode() + body)
+
+    assert seaweedfs_registered_volumes("127.0.0.1", listener(answer)) == {1, 3, 7}
+
+
+def test_a_master_that_does_not_answer_knows_no_volume() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    assert seaweedfs_registered_volumes("127.0.0.1", port) == set()
