@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -54,14 +55,17 @@ def test_a_child_reading_settings_env_finds_the_same_servers(
     parent = private_stack_settings(tmp_path, bucket="b-child", kafka_partitions=2, seed=2)
     kafka = parent.kafka.model_copy(update={"topic_uploaded": "own.topic", "consumer_group": "g"})
     parent = parent.model_copy(update={"kafka": kafka})
-    monkeypatch.setenv("POSTGRES_PORT", "1")  # the parent's own value must not leak through
+    # The parent's own stack settings must not leak through to the child.
+    monkeypatch.setenv("POSTGRES_PORT", "1")
     monkeypatch.setenv("SEARCH_DEFAULT_LIMIT", "7")
     env = settings_env(parent, API_KEYS="child-key-123")
-    monkeypatch.chdir(tmp_path)  # no .env file
-    for name in list(env):
-        monkeypatch.setenv(name, env[name])
-    monkeypatch.delenv("SEARCH_DEFAULT_LIMIT", raising=False)
     assert "SEARCH_DEFAULT_LIMIT" not in env
+    # The child sees exactly `env` (and no .env file).
+    monkeypatch.chdir(tmp_path)
+    for name in set(os.environ) - set(env):
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     child = load_settings()
     assert child.postgres == parent.postgres
     assert child.redis.port == parent.redis.port
