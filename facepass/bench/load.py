@@ -26,9 +26,8 @@ from facepass.bench import wrk
 from facepass.bench.client import index_photos, metric_total, search, unique
 from facepass.bench.harness import Bench, Server
 from libs.common.face import FaceEngine, NoFaceError
-from libs.common.imaging import decode_image
+from libs.common.face.selfie import selfie_from_bytes
 from libs.common.settings import FaceSettings
-from services.search_api.search import SELFIE_DECODE_SIDE
 
 HITS = "facepass_search_cache_requests_total"
 SEARCHES = "facepass_searches_total"
@@ -39,12 +38,11 @@ def selfie_model_ms(selfies: list[bytes], *, parallel: bool = True) -> dict[str,
     settings = FaceSettings(intra_op_threads=1)
     engine = FaceEngine.from_settings(settings)
     engine.load()
-    limits = {"max_bytes": settings.max_image_bytes, "max_pixels": settings.max_image_pixels}
     times: list[float] = []
     for i, data in enumerate([selfies[0], *selfies]):
         start = time.perf_counter()
         with contextlib.suppress(NoFaceError):  # timed all the same: the server does it too
-            engine.selfie(decode_image(data, **limits, reduce_to=SELFIE_DECODE_SIDE))
+            selfie_from_bytes(engine, data, settings)
         if i:  # the first is a warm-up
             times.append((time.perf_counter() - start) * 1000)
     median = statistics.median(times)

@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 
 from libs.common.face import FaceEngine, NoFaceError
-from libs.common.imaging import decode_image
+from libs.common.face.selfie import selfie_from_bytes
 from libs.common.settings import FaceSettings
-from services.search_api.search import SELFIE_DECODE_SIDE
 
 
 def main(folder: Path) -> None:
@@ -21,11 +20,10 @@ def main(folder: Path) -> None:
     engine = FaceEngine.from_settings(settings)
     engine.load()
     files = [p.read_bytes() for p in sorted(folder.iterdir())]
-    limits = {"max_bytes": settings.max_image_bytes, "max_pixels": settings.max_image_pixels}
 
     def one(data: bytes) -> None:
         with contextlib.suppress(NoFaceError):
-            engine.selfie(decode_image(data, **limits, reduce_to=SELFIE_DECODE_SIDE))
+            selfie_from_bytes(engine, data, settings)
 
     one(files[0])  # warm-up
     print("ready", flush=True)

@@ -17,15 +17,9 @@ import numpy.typing as npt
 
 from libs.common.db.faces import PhotoMatch, object_keys, search_session, session_version
 from libs.common.face.errors import NoFaceError
-from libs.common.face.results import SelfieResult
+from libs.common.face.selfie import selfie_from_bytes
 from libs.common.http.problems import ApiError
-from libs.common.imaging import (
-    ImageError,
-    ImageTooLargeError,
-    UnsupportedImageError,
-    decode_image,
-    probe_image,
-)
+from libs.common.imaging import ImageError, ImageTooLargeError, UnsupportedImageError
 from libs.common.metrics import SEARCHES, SESSION_QUERIES, STAGE_SECONDS
 from libs.common.runtime import Runtime
 from services.search_api.cache import CacheKeyParts, SearchCache
@@ -52,22 +46,6 @@ def _stage(name: str, start: float) -> float:
     return now
 
 
-#: Selfies are decoded at no less than this long side (JPEG DCT scaling; see decode_image).
-SELFIE_DECODE_SIDE = 1280
-
-
-def _selfie_face(runtime: Runtime, data: bytes) -> tuple[SelfieResult, float]:
-    """Runs in the CPU pool: decode and find the selfie's face. Also returns the factor from
-    decoded to original pixels, for the bbox in the answer."""
-    face = runtime.settings.face
-    limits = {"max_bytes": face.max_image_bytes, "max_pixels": face.max_image_pixels}
-    original = probe_image(data, **limits)
-    image = decode_image(data, **limits, reduce_to=SELFIE_DECODE_SIDE)
-    # EXIF rotation may have swapped the sides; compare like with like.
-    scale = max(original.width, original.height) / max(image.shape[0], image.shape[1])
-    return runtime.face_engine().selfie(image), scale
-
-
 def _image_problem(exc: ImageError) -> ApiError:
     if isinstance(exc, ImageTooLargeError):
         return ApiError(413, "image-too-large", str(exc))
@@ -92,7 +70,9 @@ async def run_search(
     mark = _stage("cache", started)
 
     try:
-        selfie, scale = await runtime.run_cpu(_selfie_face, runtime, req.selfie)
+        prepared = await runtime.run_cpu(
+            selfie_from_bytes, engine, req.selfie, runtime.settings.face
+        )
     except ImageError as exc:
         SEARCHES.labels(outcome="invalid").inc()
         raise _image_problem(exc) from exc
@@ -102,6 +82,7 @@ async def run_search(
             422, "no-face", "no face was found in the selfie; use a clear, front-facing photo"
         ) from exc
     mark = _stage("selfie", mark)
+    selfie, scale = prepared.result, prepared.scale
 
     matches = []
     if version is not None:  # an unknown session answers like an empty one
