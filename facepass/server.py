@@ -22,8 +22,8 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ControllerRouterHandler
 
+from libs.common.http.deps import RUNTIME_DEPENDENCIES
 from libs.common.http.health import HealthController
-from libs.common.http.openapi import document_problems
 from libs.common.http.problems import EXCEPTION_HANDLERS
 from libs.common.http.ratelimit import rate_limit_headers_middleware
 from libs.common.http.request_id import request_id_middleware
@@ -110,6 +110,7 @@ def create_app(settings: Settings, target: str) -> Litestar:
     app = Litestar(
         route_handlers=[HealthController, MetricsController, *_routes(specs)],
         lifespan=[lifespan],
+        dependencies=RUNTIME_DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
             request_id_middleware,
@@ -125,7 +126,6 @@ def create_app(settings: Settings, target: str) -> Litestar:
         debug=False,
         logging_config=None,
     )
-    document_problems(app)
     return app
 
 

@@ -57,13 +57,27 @@ def ensure_buckets_sync(s3: S3Settings, buckets: Iterable[str]) -> None:
         client.close()
 
 
+# The key layout of the photo bucket, in one place: sessions/{session}/photos/{photo}/{digest}.
+# Erasure deletes by these prefixes, so every object of a photo or session lives under them.
+
+
+def session_prefix(session_id: str) -> str:
+    """Every object of a session."""
+    return f"sessions/{session_id}/"
+
+
+def photo_prefix(session_id: str, photo_id: str) -> str:
+    """Every object of one photo (its uploads)."""
+    return f"{session_prefix(session_id)}photos/{photo_id}/"
+
+
 def photo_object_key(session_id: str, photo_id: str, content_sha256: str) -> str:
     """Key of a photo FacePass stores: under its session, named by its content.
 
     Naming by content means re-uploading different bytes never overwrites the object that the
     indexed faces still point at; ids are validated (no `/`, no `..`) before they get here.
     """
-    return f"sessions/{session_id}/photos/{photo_id}/{content_sha256[:32]}"
+    return f"{photo_prefix(session_id, photo_id)}{content_sha256[:32]}"
 
 
 #: S3 error codes that reject the object reference itself (bucket or key), not the service.

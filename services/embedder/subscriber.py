@@ -1,12 +1,12 @@
 """The Kafka side of the embedder: a batch subscriber in consumer group `facepass-embedder`.
 
-Thin on purpose: turn the consumed records into `RawRecord`s, let `EmbedderWorker` do the work,
-publish the indexed and DLQ events, return. The offset is committed only when the handler
-returns (AckPolicy.NACK_ON_ERROR): after the photos' rows are committed in PostgreSQL and their
-events are acknowledged by the broker. If a dependency is down the handler waits (growing
-back-off) and raises; FastStream then seeks the partitions back to the batch's first record, so
-the same batch comes again and nothing is lost. Poison messages never raise: they go to the DLQ
-and the partition moves on.
+Thin on purpose: turn the consumed records into `RawRecord`s (records.py), let `EmbedderWorker`
+do the work, publish the indexed and DLQ events, return. The offset is committed only when the
+handler returns (AckPolicy.NACK_ON_ERROR): after the photos' rows are committed in PostgreSQL
+and their events are acknowledged by the broker. If a dependency is down the handler waits
+(growing back-off) and raises; FastStream then seeks the partitions back to the batch's first
+record, so the same batch comes again and nothing is lost. Poison messages never raise: they go
+to the DLQ and the partition moves on.
 """
 
 from __future__ import annotations
@@ -21,25 +21,11 @@ from libs.common.events import PhotoFailed, PhotoIndexed, PhotoUploaded
 from libs.common.log import REQUEST_ID_HEADER, get_logger
 from libs.common.metrics import BATCH_SIZE, DLQ_MESSAGES, TRANSIENT_RETRIES
 from libs.common.runtime import Runtime
-from services.embedder.worker import EmbedderWorker, RawRecord, TransientError
+from services.embedder.records import raw_records
+from services.embedder.steps import TransientError
+from services.embedder.worker import EmbedderWorker
 
 log = get_logger(__name__)
-
-
-def _records(message: KafkaMessage) -> list[RawRecord]:
-    raw = message.raw_message
-    consumed = raw if isinstance(raw, tuple) else (raw,)
-    return [
-        RawRecord(
-            topic=r.topic,
-            partition=r.partition,
-            offset=r.offset,
-            key=r.key,
-            value=r.value or b"",
-            headers={k: v for k, v in (r.headers or ())},
-        )
-        for r in consumed
-    ]
 
 
 class _Backoff:
@@ -91,7 +77,7 @@ async def register_embedder(runtime: Runtime) -> None:
         ),
     )
     async def on_photos_uploaded(message: KafkaMessage) -> None:
-        records = _records(message)
+        records = raw_records(message.raw_message)
         BATCH_SIZE.observe(len(records))
         try:
             outcome = await worker.process_batch(records)

@@ -44,8 +44,7 @@ async def accept_photo(runtime: Runtime, upload: Upload) -> Accepted:
     key = photo_object_key(upload.session_id, upload.photo_id, digest)
     store, broker, kafka = runtime.objects(), runtime.kafka(), runtime.settings.kafka
     old_key: str | None = None
-    async with runtime.pool().acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", upload.photo_id)
+    async with photos.photo_transaction(runtime.pool(), upload.photo_id) as conn:
         existing = await photos.get_photo(conn, upload.photo_id, for_update=True)
         if existing is not None and existing.session_id != upload.session_id:
             raise ApiError(
@@ -62,7 +61,7 @@ async def accept_photo(runtime: Runtime, upload: Upload) -> Accepted:
             return Accepted(status=existing.status, duplicate=True)
         await store.put(key, upload.data, upload.content_type)
         try:
-            accepted_at = await photos.upsert_queued(
+            accepted_at = await photos.record_queued(
                 conn,
                 photo_id=upload.photo_id,
                 session_id=upload.session_id,

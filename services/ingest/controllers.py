@@ -8,16 +8,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from libs.common.db import photos
 from libs.common.http.auth import api_key_guard
+from libs.common.http.openapi import problem_responses
 from libs.common.http.problems import ApiError
 from libs.common.http.ratelimit import api_key_rate_limit
 from libs.common.runtime import Runtime
-from services.ingest.accept import Upload, accept_photo
+from services.ingest.accept import accept_photo
 from services.ingest.erasure import erase_photo, erase_session
 from services.ingest.schemas import (
     IndexAccepted,
@@ -27,14 +29,12 @@ from services.ingest.schemas import (
     RejectedFaceOut,
     SessionErased,
 )
-from services.ingest.validation import CONTENT_TYPES, check_ids, check_image
+from services.ingest.validation import check_ids, read_upload
 
 STATUS_PATH = "/api/v2/photos/{photo_id}"
 
-
-def _runtime(request: Request[Any, Any, Any]) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+#: Problems every keyed route can answer: no key, over the key's rate, a dependency down.
+_KEYED = (401, 429, 503)
 
 
 class IngestController(Controller):
@@ -54,40 +54,35 @@ class IngestController(Controller):
             "cap; 415: not a JPEG/PNG/WebP/GIF/HEIC image; 409: the photo_id belongs to another "
             "session; 503: storage or broker unavailable (retry after Retry-After)."
         ),
+        responses=problem_responses(*_KEYED, 409, 413, 415),
     )
     async def index(
         self,
         request: Request[Any, Any, Any],
+        runtime: NamedDependency[Runtime],
         data: Annotated[IndexForm, Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> Response[IndexAccepted]:
-        runtime = _runtime(request)
-        check_ids(photo_id=data.photo_id, session_id=data.session_id)
-        payload = await data.file.read()
-        info = check_image(payload, runtime.settings.face)
-        accepted = await accept_photo(
-            runtime,
-            Upload(
-                photo_id=data.photo_id,
-                session_id=data.session_id,
-                data=payload,
-                content_type=CONTENT_TYPES[info.kind],
-                request_id=request.scope["state"].get("request_id", ""),
-            ),
-        )
-        status_url = STATUS_PATH.format(photo_id=data.photo_id)
+        request_id = request.scope["state"].get("request_id", "")
+        upload = await read_upload(data, runtime.settings.face, request_id)
+        accepted = await accept_photo(runtime, upload)
+        status_url = STATUS_PATH.format(photo_id=upload.photo_id)
         body = IndexAccepted(
-            photo_id=data.photo_id,
-            session_id=data.session_id,
+            photo_id=upload.photo_id,
+            session_id=upload.session_id,
             status=accepted.status,  # type: ignore[arg-type]
             status_url=status_url,
             duplicate=accepted.duplicate,
         )
         return Response(body, status_code=HTTP_202_ACCEPTED, headers={"Location": status_url})
 
-    @get("/photos/{photo_id:str}", summary="A photo's indexing status")
-    async def status(self, request: Request[Any, Any, Any], photo_id: str) -> PhotoStatusOut:
+    @get(
+        "/photos/{photo_id:str}",
+        summary="A photo's indexing status",
+        responses=problem_responses(*_KEYED, 404),
+    )
+    async def status(self, runtime: NamedDependency[Runtime], photo_id: str) -> PhotoStatusOut:
         check_ids(photo_id=photo_id)
-        async with _runtime(request).pool().acquire() as conn:
+        async with runtime.pool().acquire() as conn:
             record = await photos.get_photo(conn, photo_id)
         if record is None:
             raise ApiError(404, "photo-not-found", f"no photo {photo_id!r}")
@@ -104,18 +99,28 @@ class IngestController(Controller):
             indexed_at=record.indexed_at,
         )
 
-    @delete("/photos/{photo_id:str}", status_code=200, summary="Erase a photo")
-    async def delete_photo(self, request: Request[Any, Any, Any], photo_id: str) -> PhotoErased:
+    @delete(
+        "/photos/{photo_id:str}",
+        status_code=200,
+        summary="Erase a photo",
+        responses=problem_responses(*_KEYED, 404),
+    )
+    async def delete_photo(self, runtime: NamedDependency[Runtime], photo_id: str) -> PhotoErased:
         check_ids(photo_id=photo_id)
-        result = await erase_photo(_runtime(request), photo_id)
+        result = await erase_photo(runtime, photo_id)
         if result is None:
             raise ApiError(404, "photo-not-found", f"no photo {photo_id!r}")
         return PhotoErased(photo_id, result.session_id, result.objects_deleted)
 
-    @delete("/sessions/{session_id:str}", status_code=200, summary="Erase a whole session")
+    @delete(
+        "/sessions/{session_id:str}",
+        status_code=200,
+        summary="Erase a whole session",
+        responses=problem_responses(*_KEYED),
+    )
     async def delete_session(
-        self, request: Request[Any, Any, Any], session_id: str
+        self, runtime: NamedDependency[Runtime], session_id: str
     ) -> SessionErased:
         check_ids(session_id=session_id)
-        result = await erase_session(_runtime(request), session_id)
+        result = await erase_session(runtime, session_id)
         return SessionErased(session_id, result.photos_erased, result.objects_deleted)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Controller, Request, post
-from litestar.di import Provide
+from litestar import Controller, post
+from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
 from libs.common.events import is_valid_id
+from libs.common.http.openapi import problem_responses
 from libs.common.http.problems import ApiError
 from libs.common.http.ratelimit import search_rate_limit
 from libs.common.runtime import Runtime
@@ -20,8 +21,7 @@ from services.search_api.search import SearchRequest, run_search
 MAX_LIMIT = 1000
 
 
-def provide_cache(request: Request[Any, Any, Any]) -> SearchCache | None:
-    runtime: Runtime = request.app.state.runtime
+def provide_cache(runtime: NamedDependency[Runtime]) -> SearchCache | None:
     search = runtime.settings.search
     if runtime.redis is None or search.cache_ttl_s <= 0:
         return None
@@ -54,6 +54,7 @@ class SearchController(Controller):
         "/search",
         status_code=200,
         guards=[search_rate_limit],
+        responses=problem_responses(413, 415, 429, 503),
         summary="Find a person's photos in a session with a selfie",
         description=(
             "The largest face of the selfie is searched among the session's indexed faces; "
@@ -65,10 +66,9 @@ class SearchController(Controller):
     )
     async def search(
         self,
-        request: Request[Any, Any, Any],
+        runtime: NamedDependency[Runtime],
         data: Annotated[SearchForm, Body(media_type=RequestEncodingType.MULTI_PART)],
-        cache: SearchCache | None,
+        cache: NamedDependency[SearchCache | None],
     ) -> SearchResponse:
-        runtime: Runtime = request.app.state.runtime
         selfie = await data.file.read()
         return await run_search(runtime, cache, _validated(runtime, data, selfie))

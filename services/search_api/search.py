@@ -18,8 +18,8 @@ import numpy.typing as npt
 from libs.common.db.faces import PhotoMatch, object_keys, search_session, session_version
 from libs.common.face.errors import NoFaceError
 from libs.common.face.selfie import selfie_from_bytes
-from libs.common.http.problems import ApiError
-from libs.common.imaging import ImageError, ImageTooLargeError, UnsupportedImageError
+from libs.common.http.problems import ApiError, image_problem
+from libs.common.imaging import ImageError
 from libs.common.metrics import SEARCHES, SESSION_QUERIES, STAGE_SECONDS
 from libs.common.runtime import Runtime
 from services.search_api.cache import CacheKeyParts, SearchCache
@@ -46,14 +46,6 @@ def _stage(name: str, start: float) -> float:
     return now
 
 
-def _image_problem(exc: ImageError) -> ApiError:
-    if isinstance(exc, ImageTooLargeError):
-        return ApiError(413, "image-too-large", str(exc))
-    if isinstance(exc, UnsupportedImageError):
-        return ApiError(415, "unsupported-image", str(exc))
-    return ApiError(422, "corrupt-image", str(exc))
-
-
 async def run_search(
     runtime: Runtime, cache: SearchCache | None, req: SearchRequest
 ) -> SearchResponse:
@@ -75,7 +67,7 @@ async def run_search(
         )
     except ImageError as exc:
         SEARCHES.labels(outcome="invalid").inc()
-        raise _image_problem(exc) from exc
+        raise image_problem(exc) from exc
     except NoFaceError as exc:
         SEARCHES.labels(outcome="no_face").inc()
         raise ApiError(

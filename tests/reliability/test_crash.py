@@ -3,11 +3,11 @@ nothing. Every photo is indexed exactly once, with the faces a clean run finds, 
 lands in the DLQ.
 
 "Mid-batch" is made certain rather than left to timing: the test holds the PostgreSQL advisory
-lock of a few photos (the lock the embedder takes per photo, services/embedder/store.py), so
-the embedder blocks inside a batch after writing the photos before the locked one. It is killed
-only when the database holds more written photos than the group has committed offsets: photos
-written by a batch whose offsets were never committed. A second embedder must replay that batch
-without duplicating a face.
+lock of a few photos (the lock the embedder takes per photo, photo_transaction in
+libs/common/db/photos.py), so the embedder blocks inside a batch after writing the photos before
+the locked one. It is killed only when the database holds more written photos than the group has
+committed offsets: photos written by a batch whose offsets were never committed. A second
+embedder must replay that batch without duplicating a face.
 """
 
 from __future__ import annotations

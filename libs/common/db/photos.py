@@ -1,13 +1,29 @@
-"""Photo rows, sessions and erasure tombstones: the queries every service shares."""
+"""A photo's lifecycle in PostgreSQL: the one home of every write to `photos`,
+`face_embeddings`, `sessions` and the erasure tombstones.
+
+queued (ingest accepted the bytes) → indexed with its faces, or failed with the reason (the
+embedder) → erased (a photo or its whole session; a tombstone stays). Every write to one photo
+runs in a transaction holding that photo's lock (`photo_transaction`), so an upload, the
+embedder's write and an erasure of the same photo never interleave. The embedder's writes are
+gated (`_write_gate`): an event older than an erasure of its photo or session is skipped, so a
+replay cannot resurrect erased faces, and neither can an older upload of other bytes. Keyed by
+(photo_id, face_index), a replayed write puts the same rows back: never a duplicate face.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import asyncpg
+
+from libs.common.events import PhotoUploaded
+from libs.common.face.results import PhotoFaces
 
 #: A plain connection or one borrowed from a pool.
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
@@ -28,6 +44,15 @@ class PhotoRecord:
     updated_at: datetime
 
 
+class WriteResult(StrEnum):
+    """What became of an embedder's write."""
+
+    WRITTEN = "written"
+    ERASED = "erased"  # skipped: erased after this upload
+    SUPERSEDED = "superseded"  # skipped: newer bytes of the photo were uploaded since
+    CONFLICT = "conflict"  # the photo id belongs to another session
+
+
 _COLUMNS = (
     "photo_id, session_id, status, object_key, content_sha256, faces_count, faces_rejected, "
     "model_id, error, indexed_at, updated_at"
@@ -43,12 +68,41 @@ def _record(row: asyncpg.Record | None) -> PhotoRecord | None:
     return PhotoRecord(**values)
 
 
+# --- reading and locking ------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def photo_transaction(pool: asyncpg.Pool, photo_id: str) -> AsyncIterator[Connection]:
+    """A transaction holding the photo's lock until it ends (commit or rollback)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", photo_id)
+        yield conn
+
+
 async def get_photo(
     conn: Connection, photo_id: str, *, for_update: bool = False
 ) -> PhotoRecord | None:
     lock = " FOR UPDATE" if for_update else ""
     query = f"SELECT {_COLUMNS} FROM photos WHERE photo_id = $1{lock}"  # noqa: S608 - constants
     return _record(await conn.fetchrow(query, photo_id))
+
+
+async def erased_at(conn: Connection, session_id: str, photo_id: str) -> datetime | None:
+    """The latest erasure of this session or photo, if any."""
+    value: datetime | None = await conn.fetchval(
+        """
+        SELECT max(t.erased_at) FROM (
+            SELECT erased_at FROM erased_sessions WHERE session_id = $1
+            UNION ALL
+            SELECT erased_at FROM erased_photos WHERE photo_id = $2
+        ) AS t
+        """,
+        session_id, photo_id,
+    )  # fmt: skip
+    return value
+
+
+# --- sessions -----------------------------------------------------------------------------
 
 
 async def ensure_session(conn: Connection, session_id: str) -> None:
@@ -69,75 +123,6 @@ async def touch_session(conn: Connection, session_id: str) -> None:
     )
 
 
-async def upsert_queued(
-    conn: Connection, *, photo_id: str, session_id: str, object_key: str, content_sha256: str
-) -> datetime:
-    """Record an accepted upload as queued; returns the database's clock for the event."""
-    await ensure_session(conn, session_id)
-    accepted_at: datetime = await conn.fetchval(
-        """
-        INSERT INTO photos (photo_id, session_id, status, object_key, content_sha256)
-        VALUES ($1, $2, 'queued', $3, $4)
-        ON CONFLICT (photo_id) DO UPDATE
-            SET status = 'queued', object_key = EXCLUDED.object_key,
-                content_sha256 = EXCLUDED.content_sha256, error = NULL, updated_at = now()
-        RETURNING now()
-        """,
-        photo_id, session_id, object_key, content_sha256,
-    )  # fmt: skip
-    return accepted_at
-
-
-async def erased_at(conn: Connection, session_id: str, photo_id: str) -> datetime | None:
-    """The latest erasure of this session or photo, if any."""
-    value: datetime | None = await conn.fetchval(
-        """
-        SELECT max(t.erased_at) FROM (
-            SELECT erased_at FROM erased_sessions WHERE session_id = $1
-            UNION ALL
-            SELECT erased_at FROM erased_photos WHERE photo_id = $2
-        ) AS t
-        """,
-        session_id, photo_id,
-    )  # fmt: skip
-    return value
-
-
-async def mark_failed(
-    conn: Connection, *, photo_id: str, session_id: str, object_key: str, error: str
-) -> None:
-    """Status `failed` with the reason, unless the photo belongs to another session."""
-    await touch_session(conn, session_id)
-    await conn.execute(
-        """
-        INSERT INTO photos (photo_id, session_id, status, object_key, error)
-        VALUES ($1, $2, 'failed', $3, $4)
-        ON CONFLICT (photo_id) DO UPDATE
-            SET status = 'failed', error = EXCLUDED.error, faces_count = 0,
-                faces_rejected = '[]'::jsonb, updated_at = now()
-            WHERE photos.session_id = EXCLUDED.session_id
-        """,
-        photo_id, session_id, object_key, error,
-    )  # fmt: skip
-
-
-async def erase_photo(conn: Connection, photo_id: str) -> PhotoRecord | None:
-    """Delete a photo and its faces and leave a tombstone. Returns the row that was erased."""
-    record = await get_photo(conn, photo_id, for_update=True)
-    if record is None:
-        return None
-    await conn.execute("DELETE FROM photos WHERE photo_id = $1", photo_id)
-    await touch_session(conn, record.session_id)
-    await conn.execute(
-        """
-        INSERT INTO erased_photos (photo_id, session_id) VALUES ($1, $2)
-        ON CONFLICT (photo_id) DO UPDATE SET erased_at = now(), session_id = EXCLUDED.session_id
-        """,
-        photo_id, record.session_id,
-    )  # fmt: skip
-    return record
-
-
 async def expired_sessions(conn: Connection, retention_days: int, limit: int = 100) -> list[str]:
     """Sessions past their expires_at, or (retention_days > 0) created longer ago than that."""
     rows = await conn.fetch(
@@ -153,20 +138,176 @@ async def expired_sessions(conn: Connection, retention_days: int, limit: int = 1
     return [row["session_id"] for row in rows]
 
 
-async def erase_session(conn: Connection, session_id: str) -> list[str]:
-    """Delete a session's photos and faces and leave a tombstone. Returns their object keys."""
-    keys = [
-        row["object_key"]
-        for row in await conn.fetch(
-            "SELECT object_key FROM photos WHERE session_id = $1 FOR UPDATE", session_id
-        )
-    ]
-    await conn.execute("DELETE FROM sessions WHERE session_id = $1", session_id)
-    await conn.execute(
+# --- queued: ingest -----------------------------------------------------------------------
+
+
+async def record_queued(
+    conn: Connection, *, photo_id: str, session_id: str, object_key: str, content_sha256: str
+) -> datetime:
+    """Record an accepted upload as queued; returns the database's clock for the event.
+    Call it inside `photo_transaction`."""
+    await ensure_session(conn, session_id)
+    accepted_at: datetime = await conn.fetchval(
         """
-        INSERT INTO erased_sessions (session_id) VALUES ($1)
-        ON CONFLICT (session_id) DO UPDATE SET erased_at = now()
+        INSERT INTO photos (photo_id, session_id, status, object_key, content_sha256)
+        VALUES ($1, $2, 'queued', $3, $4)
+        ON CONFLICT (photo_id) DO UPDATE
+            SET status = 'queued', object_key = EXCLUDED.object_key,
+                content_sha256 = EXCLUDED.content_sha256, error = NULL, updated_at = now()
+        RETURNING now()
         """,
-        session_id,
+        photo_id, session_id, object_key, content_sha256,
+    )  # fmt: skip
+    return accepted_at
+
+
+# --- indexed or failed: the embedder ------------------------------------------------------
+
+
+async def _write_gate(conn: Connection, event: PhotoUploaded) -> WriteResult | None:
+    """Under the photo's lock: a WriteResult if this event must not be written, else None."""
+    erased = await erased_at(conn, event.session_id, event.photo_id)
+    if erased is not None and erased >= event.uploaded_at:
+        return WriteResult.ERASED
+    row = await conn.fetchrow(
+        "SELECT session_id, content_sha256, updated_at FROM photos WHERE photo_id = $1",
+        event.photo_id,
     )
-    return keys
+    if row is None:
+        return None
+    if row["session_id"] != event.session_id:
+        return WriteResult.CONFLICT
+    # An older upload of other bytes (a replay, or one racing a re-upload): the row already
+    # names newer bytes, whose own event follows. Writing this one would put back faces of a
+    # replaced (and deleted) object.
+    if (
+        event.content_sha256 is not None
+        and row["content_sha256"] is not None
+        and row["content_sha256"] != event.content_sha256
+        and row["updated_at"] > event.uploaded_at
+    ):
+        return WriteResult.SUPERSEDED
+    return None
+
+
+async def record_indexed(
+    pool: asyncpg.Pool, event: PhotoUploaded, result: PhotoFaces, model_id: str
+) -> WriteResult:
+    """Status `indexed` and the photo's faces, replacing any earlier ones, in one transaction."""
+    rejected = [{"reason": r.reason, "bbox": list(r.bbox)} for r in result.rejected]
+    async with photo_transaction(pool, event.photo_id) as conn:
+        stop = await _write_gate(conn, event)
+        if stop is not None:
+            return stop
+        await touch_session(conn, event.session_id)
+        await conn.execute(
+            """
+            INSERT INTO photos (photo_id, session_id, status, object_key, content_sha256,
+                                faces_count, faces_rejected, model_id, error, indexed_at)
+            VALUES ($1, $2, 'indexed', $3, $4, $5, $6::jsonb, $7, NULL, now())
+            ON CONFLICT (photo_id) DO UPDATE SET
+                status = 'indexed', object_key = EXCLUDED.object_key,
+                content_sha256 = EXCLUDED.content_sha256, faces_count = EXCLUDED.faces_count,
+                faces_rejected = EXCLUDED.faces_rejected, model_id = EXCLUDED.model_id,
+                error = NULL, indexed_at = now(), updated_at = now()
+            """,
+            event.photo_id, event.session_id, event.object.key, event.content_sha256,
+            len(result.faces), json.dumps(rejected), model_id,
+        )  # fmt: skip
+        await conn.execute("DELETE FROM face_embeddings WHERE photo_id = $1", event.photo_id)
+        if result.faces:
+            await conn.executemany(
+                """
+                INSERT INTO face_embeddings
+                    (photo_id, face_index, session_id, bbox, det_score, embedding, model_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7)
+                """,
+                [
+                    (
+                        event.photo_id,
+                        index,
+                        event.session_id,
+                        list(face.bbox),
+                        face.det_score,
+                        face.embedding,
+                        model_id,
+                    )
+                    for index, face in enumerate(result.faces)
+                ],
+            )
+    return WriteResult.WRITTEN
+
+
+async def record_failed(pool: asyncpg.Pool, event: PhotoUploaded, error: str) -> WriteResult:
+    """Status `failed` with the reason (unless erased since, superseded, or owned elsewhere).
+    Faces of earlier bytes of the photo go: they no longer describe it."""
+    async with photo_transaction(pool, event.photo_id) as conn:
+        stop = await _write_gate(conn, event)
+        if stop is not None:
+            return stop
+        await conn.execute("DELETE FROM face_embeddings WHERE photo_id = $1", event.photo_id)
+        await touch_session(conn, event.session_id)
+        await conn.execute(
+            """
+            INSERT INTO photos (photo_id, session_id, status, object_key, error)
+            VALUES ($1, $2, 'failed', $3, $4)
+            ON CONFLICT (photo_id) DO UPDATE
+                SET status = 'failed', error = EXCLUDED.error, faces_count = 0,
+                    faces_rejected = '[]'::jsonb, updated_at = now()
+                WHERE photos.session_id = EXCLUDED.session_id
+            """,
+            event.photo_id, event.session_id, event.object.key, error,
+        )  # fmt: skip
+    return WriteResult.WRITTEN
+
+
+# --- erased -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErasedPhoto:
+    session_id: str
+    #: False when only an earlier erasure's tombstone was found (a repeated erasure).
+    had_row: bool
+
+
+async def erase_photo(pool: asyncpg.Pool, photo_id: str) -> ErasedPhoto | None:
+    """Delete a photo and its faces and leave a tombstone, under the photo's lock. A repeated
+    erasure finds the tombstone (so the caller can finish deleting S3 objects); None if
+    FacePass never had this photo."""
+    async with photo_transaction(pool, photo_id) as conn:
+        record = await get_photo(conn, photo_id, for_update=True)
+        if record is None:
+            session_id: str | None = await conn.fetchval(
+                "SELECT session_id FROM erased_photos WHERE photo_id = $1", photo_id
+            )
+            return ErasedPhoto(session_id, had_row=False) if session_id is not None else None
+        await conn.execute("DELETE FROM photos WHERE photo_id = $1", photo_id)
+        await touch_session(conn, record.session_id)
+        await conn.execute(
+            """
+            INSERT INTO erased_photos (photo_id, session_id) VALUES ($1, $2)
+            ON CONFLICT (photo_id) DO UPDATE
+                SET erased_at = now(), session_id = EXCLUDED.session_id
+            """,
+            photo_id, record.session_id,
+        )  # fmt: skip
+    return ErasedPhoto(record.session_id, had_row=True)
+
+
+async def erase_session(pool: asyncpg.Pool, session_id: str) -> int:
+    """Delete a session's photos and faces and leave a tombstone (even for a session not seen
+    yet: its events may be in flight). Returns how many photos were erased."""
+    async with pool.acquire() as conn, conn.transaction():
+        erased = await conn.fetch(
+            "SELECT photo_id FROM photos WHERE session_id = $1 FOR UPDATE", session_id
+        )
+        await conn.execute("DELETE FROM sessions WHERE session_id = $1", session_id)
+        await conn.execute(
+            """
+            INSERT INTO erased_sessions (session_id) VALUES ($1)
+            ON CONFLICT (session_id) DO UPDATE SET erased_at = now()
+            """,
+            session_id,
+        )
+    return len(erased)

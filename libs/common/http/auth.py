@@ -8,6 +8,7 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
+from libs.common.http.deps import runtime_of
 from libs.common.http.problems import ApiError
 
 API_KEY_HEADER = "X-API-Key"
@@ -24,7 +25,7 @@ def key_matches(presented: str, keys: list[str]) -> bool:
 
 def api_key_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Litestar guard: 401 unless X-API-Key is one of API_KEYS."""
-    settings = connection.app.state.runtime.settings
+    settings = runtime_of(connection).settings
     keys = [key.get_secret_value() for key in settings.app.api_keys]
     presented = connection.headers.get(API_KEY_HEADER, "")
     if not presented or not keys or not key_matches(presented, keys):

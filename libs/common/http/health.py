@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
 
 from libs.common.metrics import DEPENDENCY_UP
 from libs.common.runtime import Need, Runtime
@@ -71,8 +72,9 @@ class HealthController(Controller):
     tags = ["operations"]
 
     @get("/", summary="Readiness: every dependency of this process", cache=False)
-    async def health(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
-        runtime: Runtime = request.app.state.runtime
+    async def health(
+        self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime]
+    ) -> Response[dict[str, Any]]:
         ok, report = await readiness(runtime)
         settings = runtime.settings.app
         down = sorted(name for name, r in report.items() if r["status"] != "up")

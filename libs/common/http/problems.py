@@ -24,6 +24,7 @@ from litestar.types import ExceptionHandlersMap
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from libs.common.imaging import ImageError, ImageTooLargeError, UnsupportedImageError
 from libs.common.log import get_logger
 from libs.common.runtime import DependencyUnavailableError, Need
 from libs.common.storage import StorageUnavailableError
@@ -83,6 +84,16 @@ def problem(
     if extra:
         body.update(extra)
     return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def image_problem(exc: ImageError) -> ApiError:
+    """The one answer to bad image bytes, on every route that takes an image: 413 over a cap,
+    415 not a supported image, 422 damaged."""
+    if isinstance(exc, ImageTooLargeError):
+        return ApiError(413, "image-too-large", str(exc))
+    if isinstance(exc, UnsupportedImageError):
+        return ApiError(415, "unsupported-image", str(exc))
+    return ApiError(422, "corrupt-image", str(exc))
 
 
 def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

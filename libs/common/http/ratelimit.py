@@ -24,10 +24,10 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from libs.common.http.auth import API_KEY_HEADER
+from libs.common.http.deps import runtime_of
 from libs.common.http.problems import ApiError
 from libs.common.log import get_logger
 from libs.common.metrics import RATE_LIMITED
-from libs.common.runtime import Runtime
 
 log = get_logger(__name__)
 
@@ -94,7 +94,7 @@ def client_ip(connection: ASGIConnection[Any, Any, Any, Any], trusted: list[str]
 async def _enforce(
     connection: ASGIConnection[Any, Any, Any, Any], name: str, identity: str, limit: int
 ) -> None:
-    runtime: Runtime = connection.app.state.runtime
+    runtime = runtime_of(connection)
     if limit <= 0 or runtime.redis is None:
         return
     quota = await take(runtime.redis, name, identity, limit)
@@ -115,7 +115,7 @@ async def search_rate_limit(
     connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
 ) -> None:
     """Guard: SEARCH_RATE_LIMIT_PER_MINUTE per client IP."""
-    search = connection.app.state.runtime.settings.search
+    search = runtime_of(connection).settings.search
     ip = client_ip(connection, search.trusted_proxies)
     await _enforce(connection, "search-ip", ip, search.rate_limit_per_minute)
 
@@ -124,7 +124,7 @@ async def api_key_rate_limit(
     connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
 ) -> None:
     """Guard (after the key check): RATE_LIMIT_API_KEY_PER_MINUTE per API key."""
-    search = connection.app.state.runtime.settings.search
+    search = runtime_of(connection).settings.search
     key = connection.headers.get(API_KEY_HEADER, "")
     await _enforce(connection, "api-key", key, search.keyed_rate_limit_per_minute)
 

@@ -21,6 +21,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
 from libs.common.events import is_valid_id
+from libs.common.http.deps import has_runtime, runtime_of
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -54,10 +55,9 @@ def origin_of(url: str) -> str:
 
 def photo_origin(request: Request[Any, Any, Any]) -> str:
     """Where the presigned photo URLs point: the S3 endpoint of this process's settings."""
-    runtime = getattr(request.app.state, "runtime", None)
-    if runtime is None:
+    if not has_runtime(request):
         return ANY_WEB_ORIGIN
-    endpoint: str = runtime.settings.s3.link_endpoint
+    endpoint: str = runtime_of(request).settings.s3.link_endpoint
     return origin_of(endpoint)
 
 

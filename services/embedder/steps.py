@@ -1,0 +1,156 @@
+"""The embedder's steps, each taking values and returning values:
+
+parse (record → photo) → fetch (photo → bytes) → decode (bytes → image) → analyze (images →
+faces) → store (faces → what the database did). A step that finds the photo itself at fault
+returns (or raises) a `PhotoFault`, which ends that photo's way in the DLQ; a dependency that
+is down raises `TransientError`, which makes the whole batch retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+import numpy as np
+import numpy.typing as npt
+from pydantic import ValidationError
+
+from libs.common.db import photos
+from libs.common.db.photos import WriteResult
+from libs.common.events import ErrorKind, PhotoUploaded
+from libs.common.face.engine import FaceEngine
+from libs.common.face.results import PhotoFaces
+from libs.common.imaging import (
+    CorruptImageError,
+    ImageError,
+    ImageTooLargeError,
+    UnsupportedImageError,
+    decode_image,
+)
+from libs.common.log import get_logger, request_id_from_headers
+from libs.common.runtime import Need
+from libs.common.settings import FaceSettings
+from libs.common.storage import ObjectNotFoundError, ObjectStore, StorageUnavailableError
+from services.embedder.records import RawRecord
+
+log = get_logger(__name__)
+
+Image = npt.NDArray[np.uint8]
+
+_IMAGE_ERROR_KINDS: dict[type[ImageError], ErrorKind] = {
+    ImageTooLargeError: "image_too_large",
+    UnsupportedImageError: "unsupported_image",
+    CorruptImageError: "corrupt_image",
+}
+_DB_TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
+
+
+class TransientError(RuntimeError):
+    """A dependency failed in a way that may pass; retry the batch later, commit nothing."""
+
+    def __init__(self, dependency: str, cause: BaseException) -> None:
+        super().__init__(f"{dependency}: {type(cause).__name__}: {cause}")
+        self.dependency = dependency
+
+
+class PhotoFault(Exception):
+    """The photo (or its event) cannot be indexed, and retrying will not change that."""
+
+    def __init__(self, kind: ErrorKind, error: str, attempts: int = 1) -> None:
+        super().__init__(f"{kind}: {error}")
+        self.kind: ErrorKind = kind
+        self.error = error[:2000]
+        self.attempts = attempts
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A record whose event parsed."""
+
+    record: RawRecord
+    event: PhotoUploaded
+    request_id: str
+
+
+def ms_since(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
+
+
+def parse(record: RawRecord) -> Photo:
+    """The record's `photos.uploaded` event; PhotoFault `invalid_event` if it is not one."""
+    try:
+        event = PhotoUploaded.model_validate_json(record.value)
+    except ValidationError as exc:
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise PhotoFault("invalid_event", detail) from exc
+    return Photo(record, event, request_id_from_headers(record.headers))
+
+
+async def fetch(
+    store: ObjectStore, event: PhotoUploaded, *, attempts: int, slots: asyncio.Semaphore
+) -> bytes:
+    """The photo's bytes from S3. A missing object is tried `attempts` times (an upstream
+    system may publish before its upload is visible), then it is the photo's fault."""
+    ref = event.object
+    for attempt in range(1, attempts + 1):
+        try:
+            async with slots:
+                return await store.get(ref.key, bucket=ref.bucket)
+        except ObjectNotFoundError as exc:
+            if attempt == attempts:
+                raise PhotoFault("missing_object", str(exc), attempts) from exc
+            await asyncio.sleep(0.5 * attempt)
+        except StorageUnavailableError as exc:
+            raise TransientError(Need.S3, exc) from exc
+    raise AssertionError("unreachable: attempts >= 1")
+
+
+def decode(data: bytes, face: FaceSettings) -> tuple[Image, float]:
+    """CPU-bound (run it in the pool): the image, and the ms it took, timed inside the pool so
+    that queueing for a thread is not counted as decoding."""
+    begin = time.perf_counter()
+    try:
+        image = decode_image(data, max_bytes=face.max_image_bytes, max_pixels=face.max_image_pixels)
+    except ImageError as exc:
+        raise PhotoFault(_IMAGE_ERROR_KINDS.get(type(exc), "corrupt_image"), str(exc)) from exc
+    return image, ms_since(begin)
+
+
+def analyze(engine: FaceEngine, images: Sequence[Image]) -> list[PhotoFaces | PhotoFault]:
+    """CPU-bound (run it in the pool): faces of every image, in one batched engine call. If the
+    batch breaks the engine, each image is tried alone: the one at fault gets a
+    `processing_error`, the others their faces."""
+    if not images:
+        return []
+    try:
+        return list(engine.analyze_batch(images))
+    except Exception:
+        results: list[PhotoFaces | PhotoFault] = []
+        for image in images:
+            try:
+                results.append(engine.analyze(image))
+            except Exception as exc:
+                log.exception("face engine failed")
+                results.append(PhotoFault("processing_error", repr(exc)))
+        return results
+
+
+async def store_indexed(
+    pool: asyncpg.Pool, event: PhotoUploaded, faces: PhotoFaces, model_id: str
+) -> WriteResult:
+    """Write the photo's faces (one transaction); a database that is down is transient."""
+    try:
+        return await photos.record_indexed(pool, event, faces, model_id)
+    except _DB_TRANSIENT as exc:
+        raise TransientError(Need.DB, exc) from exc
+
+
+async def store_failed(pool: asyncpg.Pool, event: PhotoUploaded, fault: PhotoFault) -> WriteResult:
+    """Record the photo as failed with the fault's reason."""
+    try:
+        return await photos.record_failed(pool, event, f"{fault.kind}: {fault.error}")
+    except _DB_TRANSIENT as exc:
+        raise TransientError(Need.DB, exc) from exc
