@@ -9,24 +9,25 @@ process through Redis. Redis being down only means no cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from libs.common.log import get_logger
 from libs.common.metrics import CACHE_REQUESTS
+from services.search_api.schemas import SearchResponse
 
 log = get_logger(__name__)
 
 _SECRET_KEY = "facepass:search-cache:secret"  # noqa: S105 - a Redis key name
-_PREFIX = "facepass:search-cache:v1:"
+_PREFIX = "facepass:search-cache:v2:"
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class SearchCache:
         )
         return _PREFIX + mac.hexdigest()
 
-    async def get(self, key: str | None) -> dict[str, Any] | None:
+    async def get(self, key: str | None) -> SearchResponse | None:
         if key is None:
             return None
         try:
@@ -74,13 +75,17 @@ class SearchCache:
             log.warning("search cache unavailable", error=type(exc).__name__)
             CACHE_REQUESTS.labels(result="error").inc()
             return None
-        CACHE_REQUESTS.labels(result="hit" if raw is not None else "miss").inc()
-        return json.loads(raw) if raw is not None else None
+        found = None
+        if raw is not None:
+            with contextlib.suppress(msgspec.ValidationError, msgspec.DecodeError):
+                found = msgspec.json.decode(raw, type=SearchResponse)
+        CACHE_REQUESTS.labels(result="hit" if found is not None else "miss").inc()
+        return found
 
-    async def put(self, key: str | None, value: dict[str, Any]) -> None:
+    async def put(self, key: str | None, value: SearchResponse) -> None:
         if key is None:
             return
         try:
-            await self.redis.set(key, json.dumps(value), ex=self.ttl_s)
+            await self.redis.set(key, msgspec.json.encode(value), ex=self.ttl_s)
         except (RedisError, OSError) as exc:
             log.warning("search cache unavailable", error=type(exc).__name__)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import msgspec
 from litestar.datastructures import UploadFile
 
 
@@ -20,13 +21,15 @@ class SearchForm:
     limit: int | None = None
 
 
-@dataclass(frozen=True)
-class MatchedFace:
+# The answer is msgspec structs: Litestar documents and encodes them, and the cache stores and
+# reads the very same type (cache.py), so no hand-written dict mapping sits in between.
+
+
+class MatchedFace(msgspec.Struct, frozen=True):
     bbox: list[float]
 
 
-@dataclass(frozen=True)
-class SearchResult:
+class SearchResult(msgspec.Struct, frozen=True):
     photo_id: str
     similarity: float
     face: MatchedFace
@@ -34,15 +37,13 @@ class SearchResult:
     url: str
 
 
-@dataclass(frozen=True)
-class QueryFace:
+class QueryFace(msgspec.Struct, frozen=True):
     bbox: list[float]
     det_score: float
     faces_in_selfie: int
 
 
-@dataclass(frozen=True)
-class SearchResponse:
+class SearchResponse(msgspec.Struct, frozen=True):
     session_id: str
     results: list[SearchResult]
     query_face: QueryFace

@@ -8,14 +8,15 @@ to a database, a cache, a topic or a log.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from libs.common.db.faces import PhotoMatch, object_keys, search_session, session_version
+from libs.common.db import faces as faces_db
+from libs.common.db.faces import PhotoMatch
 from libs.common.face.errors import NoFaceError
 from libs.common.face.selfie import selfie_from_bytes
 from libs.common.http.problems import ApiError, image_problem
@@ -40,6 +41,10 @@ class SearchRequest:
     limit: int
 
 
+def _ms_since(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 1)
+
+
 def _stage(name: str, start: float) -> float:
     now = time.perf_counter()
     STAGE_SECONDS.labels("search", name).observe(now - start)
@@ -52,13 +57,13 @@ async def run_search(
     started = time.perf_counter()
     engine = runtime.face_engine()
     async with runtime.pool().acquire() as conn:
-        version = await session_version(conn, req.session_id)
+        version = await faces_db.session_version(conn, req.session_id)
     parts = CacheKeyParts(req.session_id, version, req.threshold, req.limit, engine.pack.id)
     key = await cache.key(req.selfie, parts) if cache else None
     cached = await cache.get(key) if cache else None
     if cached is not None:
         SEARCHES.labels(outcome="cached").inc()
-        return _response(cached, started)
+        return msgspec.structs.replace(cached, took_ms=_ms_since(started))
     mark = _stage("cache", started)
 
     try:
@@ -93,22 +98,21 @@ async def run_search(
         for m in matches
     ]
     _stage("presign", mark)
-    body = {
-        "session_id": req.session_id,
-        "results": [asdict(r) for r in results],
-        "query_face": asdict(
-            QueryFace(
-                bbox=[round(v * scale, 1) for v in selfie.face.bbox],
-                det_score=round(selfie.face.det_score, 4),
-                faces_in_selfie=selfie.faces_in_selfie,
-            )
+    response = SearchResponse(
+        session_id=req.session_id,
+        results=results,
+        query_face=QueryFace(
+            bbox=[round(v * scale, 1) for v in selfie.face.bbox],
+            det_score=round(selfie.face.det_score, 4),
+            faces_in_selfie=selfie.faces_in_selfie,
         ),
-        "threshold": req.threshold,
-    }
+        threshold=req.threshold,
+        took_ms=_ms_since(started),
+    )
     if cache is not None:
-        await cache.put(key, body)
+        await cache.put(key, response)
     SEARCHES.labels(outcome="results" if results else "empty").inc()
-    return _response(body, started)
+    return response
 
 
 async def _session_matches(
@@ -125,7 +129,7 @@ async def _session_matches(
     if matrix is None:
         SESSION_QUERIES.labels(path="sql").inc()
         async with runtime.pool().acquire() as conn:
-            return await search_session(
+            return await faces_db.search_session(
                 conn,
                 session_id=req.session_id,
                 model_id=model_id,
@@ -136,28 +140,10 @@ async def _session_matches(
     SESSION_QUERIES.labels(path="matrix").inc()
     found = await runtime.run_cpu(matrix.search, embedding, req.threshold, req.limit)
     async with runtime.pool().acquire() as conn:
-        keys = await object_keys(conn, [m.photo_id for m in found])
+        keys = await faces_db.object_keys(conn, [m.photo_id for m in found])
     # A photo erased since the version was read has no key any more: it is left out.
     return [
         PhotoMatch(m.photo_id, m.similarity, m.bbox, keys[m.photo_id])
         for m in found
         if m.photo_id in keys
     ]
-
-
-def _response(body: dict[str, Any], started: float) -> SearchResponse:
-    return SearchResponse(
-        session_id=body["session_id"],
-        results=[
-            SearchResult(
-                photo_id=r["photo_id"],
-                similarity=r["similarity"],
-                face=MatchedFace(bbox=r["face"]["bbox"]),
-                url=r["url"],
-            )
-            for r in body["results"]
-        ],
-        query_face=QueryFace(**body["query_face"]),
-        threshold=body["threshold"],
-        took_ms=round((time.perf_counter() - started) * 1000, 1),
-    )

@@ -1,0 +1,277 @@
+"""In-memory stand-ins for the unit tests of the services (tests/unit/services): an object
+store, the photo lifecycle and face queries of libs/common/db, and a face engine. They keep the
+contracts the services rely on (what each call returns or raises), so a unit test can check a
+service's own logic without servers; tests/integration checks the same paths on the real ones.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from libs.common.db import faces as faces_db
+from libs.common.db import photos
+from libs.common.db.faces import PhotoMatch
+from libs.common.db.photos import ErasedPhoto, PhotoRecord, WriteResult
+from libs.common.events import ObjectRef, PhotoUploaded
+from libs.common.face.errors import NoFaceError
+from libs.common.face.results import Face, PhotoFaces, SelfieResult
+from libs.common.runtime import Need, Runtime
+from libs.common.settings import Settings
+from libs.common.storage import ObjectNotFoundError, StorageUnavailableError
+
+
+class FakeObjectStore:
+    """ObjectStore's interface over a dict; `down = True` makes every call fail as S3 down."""
+
+    def __init__(self, bucket: str = "facepass-images") -> None:
+        self.bucket = bucket
+        self.objects: dict[tuple[str, str], bytes] = {}
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise StorageUnavailableError("S3 unreachable: fake")
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        self._check()
+        self.objects[(self.bucket, key)] = data
+
+    async def get(self, key: str, bucket: str | None = None) -> bytes:
+        self._check()
+        bucket = bucket or self.bucket
+        try:
+            return self.objects[(bucket, key)]
+        except KeyError:
+            raise ObjectNotFoundError(f"s3://{bucket}/{key} does not exist") from None
+
+    async def delete(self, keys: list[str]) -> None:
+        self._check()
+        for key in keys:
+            self.objects.pop((self.bucket, key), None)
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        self._check()
+        return sorted(k for b, k in self.objects if b == self.bucket and k.startswith(prefix))
+
+    async def presigned_url(self, key: str, expires_s: int) -> str:
+        self._check()
+        return f"http://s3.test/{self.bucket}/{key}?expires={expires_s}"
+
+    def keys(self) -> list[str]:
+        return sorted(k for _, k in self.objects)
+
+
+@dataclass
+class FakePhotoDb:
+    """The photo rows, faces and tombstones the lifecycle functions would write."""
+
+    rows: dict[str, PhotoRecord] = field(default_factory=dict)
+    faces: dict[str, PhotoFaces] = field(default_factory=dict)
+    erased: dict[str, str] = field(default_factory=dict)  # photo id -> session id
+    sessions: dict[str, datetime] = field(default_factory=dict)  # id -> changed_at
+    #: What record_indexed/record_failed answer instead of writing (e.g. ERASED, CONFLICT).
+    gate: WriteResult | None = None
+    #: Raised by every call, e.g. OSError: the database is down.
+    down: BaseException | None = None
+    matches: list[PhotoMatch] = field(default_factory=list)
+
+    def _check(self) -> None:
+        if self.down is not None:
+            raise self.down
+
+    def _touch(self, session_id: str) -> None:
+        self.sessions[session_id] = datetime.now(UTC)
+
+    @asynccontextmanager
+    async def photo_transaction(self, pool: Any, photo_id: str) -> AsyncIterator[object]:
+        self._check()
+        yield object()
+
+    async def get_photo(
+        self, conn: Any, photo_id: str, *, for_update: bool = False
+    ) -> PhotoRecord | None:
+        self._check()
+        return self.rows.get(photo_id)
+
+    async def record_queued(
+        self, conn: Any, *, photo_id: str, session_id: str, object_key: str, content_sha256: str
+    ) -> datetime:
+        self._check()
+        now = datetime.now(UTC)
+        self.sessions.setdefault(session_id, now)
+        self.rows[photo_id] = PhotoRecord(
+            photo_id, session_id, "queued", object_key, content_sha256, 0, [], None, None, None, now
+        )
+        return now
+
+    async def record_indexed(
+        self, pool: Any, event: PhotoUploaded, result: PhotoFaces, model_id: str
+    ) -> WriteResult:
+        self._check()
+        if self.gate is not None:
+            return self.gate
+        self._touch(event.session_id)
+        self.rows[event.photo_id] = PhotoRecord(
+            event.photo_id, event.session_id, "indexed", event.object.key,
+            event.content_sha256, len(result.faces), [], model_id, None, datetime.now(UTC),
+            datetime.now(UTC),
+        )  # fmt: skip
+        self.faces[event.photo_id] = result
+        return WriteResult.WRITTEN
+
+    async def record_failed(self, pool: Any, event: PhotoUploaded, error: str) -> WriteResult:
+        self._check()
+        if self.gate is not None:
+            return self.gate
+        self._touch(event.session_id)
+        self.faces.pop(event.photo_id, None)
+        self.rows[event.photo_id] = PhotoRecord(
+            event.photo_id, event.session_id, "failed", event.object.key, None, 0, [], None,
+            error, None, datetime.now(UTC),
+        )  # fmt: skip
+        return WriteResult.WRITTEN
+
+    async def erase_photo(self, pool: Any, photo_id: str) -> ErasedPhoto | None:
+        self._check()
+        record = self.rows.pop(photo_id, None)
+        if record is None:
+            session = self.erased.get(photo_id)
+            return ErasedPhoto(session, had_row=False) if session is not None else None
+        self.faces.pop(photo_id, None)
+        self.erased[photo_id] = record.session_id
+        self._touch(record.session_id)
+        return ErasedPhoto(record.session_id, had_row=True)
+
+    async def erase_session(self, pool: Any, session_id: str) -> int:
+        self._check()
+        gone = [p for p, r in self.rows.items() if r.session_id == session_id]
+        for photo_id in gone:
+            del self.rows[photo_id]
+            self.faces.pop(photo_id, None)
+        self.sessions.pop(session_id, None)
+        return len(gone)
+
+    async def session_version(self, conn: Any, session_id: str) -> datetime | None:
+        self._check()
+        return self.sessions.get(session_id)
+
+    async def search_session(self, conn: Any, **query: Any) -> list[PhotoMatch]:
+        self._check()
+        self.last_query = query
+        return list(self.matches)
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Put these methods in place of libs/common/db's functions for this test."""
+        for name in (
+            "photo_transaction", "get_photo", "record_queued", "record_indexed",
+            "record_failed", "erase_photo", "erase_session",
+        ):  # fmt: skip
+            monkeypatch.setattr(photos, name, getattr(self, name))
+        monkeypatch.setattr(faces_db, "session_version", self.session_version)
+        monkeypatch.setattr(faces_db, "search_session", self.search_session)
+        self.last_query: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class FakePack:
+    id: str = "fake-pack@1"
+    threshold: float = 0.5
+
+
+def unit_face(seed: int, bbox: tuple[float, float, float, float] = (10, 10, 60, 60)) -> Face:
+    vector = np.random.default_rng(seed).standard_normal(512).astype(np.float32)
+    keypoints = ((20.0, 20.0),) * 5
+    return Face(bbox, keypoints, 0.9, vector / np.linalg.norm(vector))
+
+
+class FakeEngine:
+    """The FaceEngine interface the services use: one face per image (none for an all-black
+    image); `fail_on` pixel sums make analyze raise, as a broken model would."""
+
+    def __init__(self) -> None:
+        self.pack = FakePack()
+        self.threshold = self.pack.threshold
+        self.fail_on: set[int] = set()
+        self.batches: list[int] = []
+        self.selfies = 0
+
+    def _faces(self, image: np.ndarray[Any, Any]) -> PhotoFaces:
+        if int(image.sum()) in self.fail_on:
+            raise RuntimeError("model exploded")
+        found = () if not image.any() else (unit_face(int(image.sum()) % 1000),)
+        height, width = image.shape[:2]
+        return PhotoFaces(found, (), width, height, {"detect": 1.0, "embed": 2.0, "align": 0.5})
+
+    def analyze(self, image: np.ndarray[Any, Any]) -> PhotoFaces:
+        return self._faces(image)
+
+    def analyze_batch(self, images: Sequence[np.ndarray[Any, Any]]) -> list[PhotoFaces]:
+        self.batches.append(len(images))
+        return [self._faces(image) for image in images]
+
+    def selfie(self, image: np.ndarray[Any, Any]) -> SelfieResult:
+        self.selfies += 1
+        if not image.any():
+            raise NoFaceError("no face found in the selfie")
+        height, width = image.shape[:2]
+        face = replace(unit_face(1), bbox=(width * 0.25, height * 0.25, width * 0.5, height * 0.5))
+        return SelfieResult(face, 1, {})
+
+
+class FakePool:
+    """Stands in for the asyncpg pool: the fake db functions ignore the connection."""
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[object]:
+        yield object()
+
+
+def fake_runtime(
+    *,
+    store: FakeObjectStore | None = None,
+    engine: FakeEngine | None = None,
+    broker: Any = None,
+    settings: Settings | None = None,
+) -> Runtime:
+    """A Runtime whose servers are fakes (install a FakePhotoDb for the database calls)."""
+    return Runtime(
+        settings=settings or Settings(),
+        needs=frozenset(Need),
+        db=FakePool(),  # type: ignore[arg-type]
+        store=store or FakeObjectStore(),  # type: ignore[arg-type]
+        broker=broker,
+        engine=engine or FakeEngine(),  # type: ignore[arg-type]
+    )
+
+
+def plain_jpeg(
+    width: int = 64, height: int = 48, colour: tuple[int, int, int] = (200, 120, 40)
+) -> bytes:
+    """A one-colour JPEG (black: the fake engine finds no face in it)."""
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def uploaded(photo_id: str, session_id: str = "s1", key: str | None = None) -> PhotoUploaded:
+    """A `photos.uploaded` event as ingest would publish it."""
+    return PhotoUploaded(
+        photo_id=photo_id,
+        session_id=session_id,
+        object=ObjectRef(bucket="facepass-images", key=key or f"up/{photo_id}"),
+        content_sha256=uuid.uuid4().hex * 2,
+        content_type="image/jpeg",
+        size_bytes=100,
+        uploaded_at=datetime.now(UTC),
+        source="http",
+    )

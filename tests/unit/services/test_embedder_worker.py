@@ -1,0 +1,141 @@
+"""EmbedderWorker.process_batch and the Kafka handler around it, without servers: the batch's
+outcome for each kind of record, and (with FastStream's TestKafkaBroker) what the handler
+publishes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from faststream.kafka import KafkaBroker, TestKafkaBroker
+
+from libs.common.db.photos import WriteResult
+from libs.common.events import PhotoFailed, PhotoIndexed
+from libs.common.log import REQUEST_ID_HEADER
+from libs.common.settings import EmbedderSettings, Settings
+from services.embedder.records import RawRecord
+from services.embedder.steps import TransientError
+from services.embedder.subscriber import register_embedder
+from services.embedder.worker import EmbedderWorker
+from tests.support.fakes import (
+    FakeEngine,
+    FakeObjectStore,
+    FakePhotoDb,
+    fake_runtime,
+    plain_jpeg,
+    uploaded,
+)
+
+
+def stored_record(store: FakeObjectStore, photo_id: str, data: bytes, offset: int) -> RawRecord:
+    event = uploaded(photo_id)
+    store.objects[(event.object.bucket, event.object.key)] = data
+    return RawRecord(
+        "uploaded", 0, offset, photo_id.encode(), event.model_dump_json().encode(),
+        {REQUEST_ID_HEADER: f"req-{photo_id}".encode()},
+    )  # fmt: skip
+
+
+async def test_a_mixed_batch_indexes_the_good_and_sends_each_poison_photo_to_the_dlq(
+    db: FakePhotoDb, store: FakeObjectStore, engine: FakeEngine
+) -> None:
+    settings = Settings(embedder=EmbedderSettings(missing_object_attempts=1))
+    runtime = fake_runtime(store=store, engine=engine, settings=settings)
+    records = [
+        stored_record(store, "good", plain_jpeg(), 0),
+        stored_record(store, "faceless", plain_jpeg(colour=(0, 0, 0)), 1),
+        stored_record(store, "broken", plain_jpeg()[:100], 2),
+        RawRecord("uploaded", 0, 3, b"junk", b"{not json", {}),
+    ]
+    missing = uploaded("missing")  # its object was never stored
+    records.append(RawRecord("uploaded", 0, 4, b"missing", missing.model_dump_json().encode()))
+
+    outcome = await EmbedderWorker(runtime).process_batch(records)
+
+    assert [(e.photo_id, e.faces_indexed, r) for e, r in outcome.indexed] == [
+        ("good", 1, "req-good"),
+        ("faceless", 0, "req-faceless"),
+    ]
+    assert sorted((f.photo_id, f.error_kind) for f, _ in outcome.failed) == [
+        ("broken", "corrupt_image"),
+        ("junk", "invalid_event"),
+        ("missing", "missing_object"),
+    ]
+    assert engine.batches == [2]  # both decodable photos in one engine call
+    assert db.rows["good"].status == "indexed" and db.rows["faceless"].faces_count == 0
+    assert db.rows["broken"].status == "failed" and "corrupt_image" in (
+        db.rows["broken"].error or ""
+    )
+    assert "junk" not in db.rows  # an invalid event names no photo to mark
+
+
+async def test_erased_or_superseded_photos_are_skipped_not_published(
+    db: FakePhotoDb, store: FakeObjectStore
+) -> None:
+    db.gate = WriteResult.ERASED
+    outcome = await EmbedderWorker(fake_runtime(store=store)).process_batch(
+        [
+            stored_record(store, "p1", plain_jpeg(), 0),
+            stored_record(store, "p2", b"\xff\xd8\xff", 1),
+        ]
+    )
+    assert (outcome.indexed, outcome.failed, outcome.skipped) == ([], [], 2)
+
+
+async def test_a_photo_id_of_another_session_goes_to_the_dlq_as_a_conflict(
+    db: FakePhotoDb, store: FakeObjectStore
+) -> None:
+    db.gate = WriteResult.CONFLICT
+    outcome = await EmbedderWorker(fake_runtime(store=store)).process_batch(
+        [stored_record(store, "p1", plain_jpeg(), 0)]
+    )
+    assert [(f.photo_id, f.error_kind) for f, _ in outcome.failed] == [("p1", "photo_conflict")]
+
+
+@pytest.mark.parametrize("down", ["s3", "postgres"])
+async def test_a_dependency_down_fails_the_whole_batch_as_transient(
+    db: FakePhotoDb, store: FakeObjectStore, down: str
+) -> None:
+    records = [stored_record(store, "p1", plain_jpeg(), 0)]
+    if down == "s3":
+        store.down = True
+    else:
+        db.down = ConnectionRefusedError("db down")
+    with pytest.raises(TransientError) as caught:
+        await EmbedderWorker(fake_runtime(store=store)).process_batch(records)
+    assert caught.value.dependency == down
+
+
+async def test_the_handler_publishes_indexed_and_dlq_events(
+    db: FakePhotoDb, store: FakeObjectStore
+) -> None:
+    broker = KafkaBroker("127.0.0.1:1")
+    runtime = fake_runtime(store=store, broker=broker)
+    kafka = runtime.settings.kafka
+    await register_embedder(runtime)
+    indexed: list[PhotoIndexed] = []
+    failed: list[PhotoFailed] = []
+
+    @broker.subscriber(kafka.topic_indexed)
+    async def on_indexed(event: PhotoIndexed) -> None:
+        indexed.append(event)
+
+    @broker.subscriber(kafka.topic_dlq)
+    async def on_dlq(event: PhotoFailed) -> None:
+        failed.append(event)
+
+    good = uploaded("p1")
+    store.objects[(good.object.bucket, good.object.key)] = plain_jpeg()
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(
+            good.model_dump(mode="json"), topic=kafka.topic_uploaded, key=b"p1",
+            headers={REQUEST_ID_HEADER: "req-1"},
+        )  # fmt: skip
+        await test_broker.publish(b"{oops", topic=kafka.topic_uploaded, key=b"p2")
+
+    assert [(e.photo_id, e.session_id, e.faces_indexed) for e in indexed] == [("p1", "s1", 1)]
+    assert [(f.photo_id, f.error_kind, f.source.value) for f in failed] == [
+        ("p2", "invalid_event", "{oops")
+    ]
+    assert json.loads(failed[0].source.model_dump_json())["topic"] == kafka.topic_uploaded
+    assert db.rows["p1"].status == "indexed"
