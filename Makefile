@@ -48,7 +48,7 @@ format: install
 
 bench: install test-tools
 	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev,bench]'
-	$(BIN)/facepass bench all
+	$(BIN)/python -m bench all
 
 clean-state:
 	rm -rf .facepass

@@ -17,23 +17,23 @@ app = typer.Typer(
 
 def _register() -> None:
     # Imported here so that `facepass --help` stays fast and modules stay independent.
-    from facepass.cli import db_cmd, faces_cmd, serve_cmd, stack_cmd
+    from facepass.cli import db_cmd, serve_cmd, stack_cmd
 
     stack_cmd.register(app)
     serve_cmd.register(app)
     db_cmd.register(app)
-    faces_cmd.register(app)
     from facepass.cli import backup_cmd
 
     backup_cmd.register(app)
 
-    from facepass.cli import bench_cmd, index_cmd, lag_cmd, schemas_cmd
-
-    bench_cmd.register(app)
+    from facepass.cli import index_cmd, lag_cmd, schemas_cmd
 
     schemas_cmd.register(app)
     index_cmd.register(app)
     lag_cmd.register(app)
+    from facepass.cli import dlq_cmd
+
+    dlq_cmd.register(app)
 
 
 def main() -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from facepass.bench import data
-from facepass.bench.harness import Bench, isolated
-from facepass.bootstrap import prepare_dependencies
+from bench import data
+from bench.harness import Bench, isolated
 from libs.common.settings import Settings
 from tests.support.data import REPO
 
@@ -19,9 +18,9 @@ needs_lfw = pytest.mark.skipif(not data.lfw_available(LFW), reason=f"no dataset 
 
 @pytest.fixture(scope="session")
 def bench(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Bench:
-    settings = isolated(stack)
-    prepare_dependencies(settings)  # the bench's own topics
-    return Bench(settings, tmp_path_factory.mktemp("bench-logs"), mode="test")
+    bench = Bench(isolated(stack), tmp_path_factory.mktemp("bench-logs"), mode="test")
+    bench.prepare()  # `facepass init`: the bench's own topics
+    return bench
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from facepass.bench import accuracy, data, load, pipeline, report, wrk
-from facepass.bench.harness import ALL_SERVER_ENV, SWEEP_FLOOR, Bench, Server
+from bench import accuracy, data, load, pipeline, report, wrk
+from bench.harness import ALL_SERVER_ENV, SWEEP_FLOOR, Bench, Server
 from tests.bench.conftest import LFW, TINY, needs_lfw
 
 

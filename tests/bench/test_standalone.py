@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from facepass.bench import data, markdown, peer, pipeline, plots, report, targets, vectors
-from facepass.bench.harness import Bench
+from bench import data, goals, markdown, peer, pipeline, plots, report, vectors
+from bench.harness import Bench
 from tests.bench.conftest import LFW, TINY, needs_lfw
 from tests.support.data import REPO
 
@@ -50,7 +50,7 @@ def test_peer_scoring_on_known_encodings() -> None:
 @needs_lfw
 @pytest.mark.skipif(
     not (peer.PEER_VENV / "bin" / "python").exists(),
-    reason="no peer virtualenv (made by `facepass bench peer`)",
+    reason="no peer virtualenv (made by `python -m bench peer`)",
 )
 def test_peer_on_tiny_draw(collected: dict[str, Any]) -> None:
     ours = collected.get("accuracy", {}).get("lfw_events")
@@ -88,7 +88,7 @@ def test_report_from_committed_results(tmp_path: Path) -> None:
     if not results:
         pytest.skip("no committed results")
     text = markdown.render(results, [])
-    for check in targets.evaluate(results):
+    for check in goals.evaluate(results):
         assert f"| {check.id} |" in text
     for result in results.values():
         assert result["command"] in text
@@ -98,10 +98,10 @@ def test_report_from_committed_results(tmp_path: Path) -> None:
 def test_bench_commands_are_registered() -> None:
     from typer.testing import CliRunner
 
-    from facepass.cli.bench_cmd import SUITES, bench_app
+    from bench.cli import SUITES, app
 
-    out = CliRunner().invoke(bench_app, ["--help"], terminal_width=200).output
-    for name in (*SUITES, "all", "report", "faces"):
+    out = CliRunner().invoke(app, ["--help"], terminal_width=200).output
+    for name in (*SUITES, "all", "report", "faces", "eval", "eval-crowd"):
         assert name in out
-    bad = CliRunner().invoke(bench_app, ["all", "--skip", "nonsense"])
+    bad = CliRunner().invoke(app, ["all", "--skip", "nonsense"])
     assert bad.exit_code == 2

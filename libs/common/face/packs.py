@@ -24,7 +24,7 @@ from libs.common.face.errors import ModelPackError
 DEFAULT_PACK_ID: Final = "vectron-scrfd500m-w600kmbf-v1"
 DEFAULT_DETECTOR: Final = "scrfd_500m_bnkps.onnx"
 DEFAULT_RECOGNIZER: Final = "w600k_mbf.onnx"
-# Calibrated with `facepass eval` on LFW-Events (lfw-dev, seed 7); see docs/faces.md.
+# Calibrated with `python -m bench eval` on LFW-Events (lfw-dev, seed 7); see docs/faces.md.
 DEFAULT_THRESHOLD: Final = 0.36
 DEFAULT_DIMENSION: Final = 512
 

@@ -1,4 +1,4 @@
-"""The suites as one sequence: what `facepass bench all` runs, in order, on one bench.
+"""The suites as one sequence: what `python -m bench all` runs, in order, on one bench.
 
 Order matters on a 2-core machine: the suites run one after another, never together. A1, P1 and
 P2 share one `all` server (started once; P1's raw engine runs while that server is idle). P4
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from facepass.bench import accuracy, crowd, data, load, peer, pipeline, report, vectors
-from facepass.bench.harness import ALL_SERVER_ENV, Bench
+from bench import accuracy, crowd, data, load, peer, pipeline, report, vectors
+from bench.harness import ALL_SERVER_ENV, Bench
 
 Progress = Callable[[str], None]
 

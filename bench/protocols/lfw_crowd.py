@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from facepass.evaluation.lfw_events import GRAY, JPEG_QUALITY, decode, read_labels
+from bench.protocols.lfw_events import GRAY, JPEG_QUALITY, decode, read_labels
 from libs.common.face import FaceEngine, NoFaceError
 
 CANVAS = (6000, 4000)

@@ -13,7 +13,7 @@ from pathlib import Path
 import insightface
 from PIL import Image
 
-from facepass.evaluation.lfw_events import Protocol, build_protocol, read_labels
+from bench.protocols.lfw_events import Protocol, build_protocol, read_labels
 
 SHARED = Path("../shared/datasets")
 LFW_DIR = SHARED / "lfw-dev"

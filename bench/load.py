@@ -22,13 +22,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from facepass.bench import wrk
-from facepass.bench.client import index_photos, metric_total, search, unique
-from facepass.bench.harness import Bench, Server
+from bench import wrk
+from bench.client import index_photos, metric_total, search, unique
+from bench.harness import Bench, Server
 from libs.common.face import FaceEngine, NoFaceError
 from libs.common.face.selfie import selfie_from_bytes
 from libs.common.settings import FaceSettings
 
+REPO = Path(__file__).resolve().parents[1]
 HITS = "facepass_search_cache_requests_total"
 SEARCHES = "facepass_searches_total"
 
@@ -64,7 +65,8 @@ def parallel_rate(selfies: list[bytes], processes: int) -> float:
             (Path(tmp) / f"{i:05d}.jpg").write_bytes(data)
         loops = [
             subprocess.Popen(
-                [sys.executable, "-m", "facepass.bench.selfie_loop", tmp],
+                [sys.executable, "-m", "bench.selfie_loop", tmp],
+                cwd=REPO,  # where `-m` finds the bench, which is not installed
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer
 
-from facepass.bench.harness import API_KEY, Bench, Server
+from bench.harness import API_KEY, Bench, Server
 
 
 @dataclass
@@ -68,9 +68,9 @@ async def _watch(
                     if value.get("session_id") != session_id:
                         continue
                     photo_id = value.get("photo_id")
-                    target = run.failed if record.topic == kafka.topic_dlq else run.indexed
-                    if photo_id in wanted and photo_id not in target:
-                        target[photo_id] = value
+                    into = run.failed if record.topic == kafka.topic_dlq else run.indexed
+                    if photo_id in wanted and photo_id not in into:
+                        into[photo_id] = value
                         last = time.perf_counter()
         return last
     finally:

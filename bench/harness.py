@@ -5,8 +5,9 @@ The bench never measures a server someone else started: it always launches its o
 `facepass serve --target ...` processes (on free ports, with a bench API key and the protocol's
 limits), so every figure comes with the exact settings that produced it. The dependencies
 (PostgreSQL, S3, Kafka, Valkey) are either a private embedded stack in a fresh state directory
-under `.facepass/bench/` on free ports (reproducible: `facepass bench all` does this) or, with
-`--configured`, the servers of the environment's settings (e.g. a running `facepass up`).
+under `.facepass/bench/` on free ports (reproducible: `python -m bench all` does this) or, with
+`--configured`, the servers of the environment's settings (e.g. a running `facepass up`). Those
+are made ready (migrations, bucket, the bench's topics) by `facepass init`, run the same way.
 """
 
 from __future__ import annotations
@@ -93,6 +94,18 @@ class Bench:
         }
         return settings_env(self.settings, **{**defaults, **extra})
 
+    def prepare(self) -> None:
+        """`facepass init` on these servers: migrations, the bucket, the bench's topics."""
+        log_path = self.log_dir / "init.log"
+        with log_path.open("wb") as log:
+            done = subprocess.run(
+                [FACEPASS, "init"], env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+                timeout=300, check=False,
+            )  # fmt: skip
+        if done.returncode != 0:
+            tail = log_path.read_text(errors="replace")[-4000:]
+            raise RuntimeError(f"facepass init exited with {done.returncode}:\n{tail}")
+
     def _spawn(self, target: str, extra: dict[str, str]) -> Server:
         port = free_port()
         log_path = self.log_dir / f"serve-{target}-{port}.log"
@@ -153,7 +166,6 @@ class Bench:
 def open_bench(*, configured: bool = False, keep: bool = False) -> Iterator[Bench]:
     """A private embedded stack in a fresh directory under .facepass/bench (removed afterwards
     unless `keep`), or the configured servers when `configured`."""
-    from facepass.bootstrap import prepare_dependencies
     from libs.stack.stack import EmbeddedStack
 
     BENCH_STATE.mkdir(parents=True, exist_ok=True)
@@ -161,10 +173,10 @@ def open_bench(*, configured: bool = False, keep: bool = False) -> Iterator[Benc
     log_dir = root / "logs"
     log_dir.mkdir()
     if configured:
-        settings = isolated(load_settings())
-        prepare_dependencies(settings)
+        bench = Bench(isolated(load_settings()), log_dir, mode="configured")
+        bench.prepare()
         try:
-            yield Bench(settings, log_dir, mode="configured")
+            yield bench
         finally:
             if not keep:
                 shutil.rmtree(root, ignore_errors=True)
@@ -175,9 +187,10 @@ def open_bench(*, configured: bool = False, keep: bool = False) -> Iterator[Benc
     stack = EmbeddedStack(settings)
     stack.start()
     try:
-        prepare_dependencies(settings)
         pids = [pid for s in stack.servers if (pid := s.process().running_pid()) is not None]
-        yield Bench(settings, log_dir, stack_pids=pids)
+        bench = Bench(settings, log_dir, stack_pids=pids)
+        bench.prepare()
+        yield bench
     finally:
         stack.stop()
         if not keep:

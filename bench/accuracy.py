@@ -7,7 +7,7 @@ allow it) and a limit above the session's photo count; the sweep then filters th
 similarities client-side. A few selfies are also searched at the server's default threshold to
 check that the client-side filter gives the same photos as the server's own.
 
-The scores use the library protocol (`facepass.evaluation.lfw_events`), so HTTP and library
+The scores use the library protocol (`bench.protocols.lfw_events`), so HTTP and library
 figures are computed the same way; what differs is the path: ingest, Kafka, the embedder,
 PostgreSQL + pgvector and the search API.
 """
@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from facepass.bench import data
-from facepass.bench.client import IndexRun, index_photos, search, unique
-from facepass.bench.harness import SWEEP_FLOOR, Bench, Server
-from facepass.evaluation import lfw_events
+from bench import data
+from bench.client import IndexRun, index_photos, search, unique
+from bench.harness import SWEEP_FLOOR, Bench, Server
+from bench.protocols import lfw_events
 
 LIMIT = 1000  # the API's maximum; above every session indexed here
 CHECKED_SELFIES = 10

@@ -1,4 +1,4 @@
-"""Benchmark results: each suite writes `docs/bench/<suite>.json`; `facepass bench report` turns
+"""Benchmark results: each suite writes `docs/bench/<suite>.json`; `python -m bench report` turns
 them into `docs/benchmarks.md`. Every result records the machine and the command that made it."""
 
 from __future__ import annotations
@@ -37,8 +37,24 @@ def machine() -> dict[str, Any]:
 
 
 def command_line() -> str:
-    args = [Path(sys.argv[0]).name, *sys.argv[1:]]
-    return shlex.join(args)
+    """This process's command line as typed: `python -m bench all`, not `__main__.py all`."""
+    program = Path(sys.argv[0])
+    as_module = program.name == "__main__.py"
+    head = ["python", "-m", program.parent.name] if as_module else [program.name]
+    return shlex.join([*head, *sys.argv[1:]])
+
+
+#: Commands older results recorded, and what runs the same today.
+_RENAMED = {"facepass bench": "python -m bench", "facepass eval": "python -m bench eval"}
+
+
+def rerun_command(recorded: str) -> str | None:
+    """Today's command for a recorded one that no longer exists (`facepass bench all` ->
+    `python -m bench all`); None when the recorded command is current."""
+    for old, new in _RENAMED.items():
+        if recorded == old or recorded.startswith(f"{old} ") or recorded.startswith(f"{old}-"):
+            return new + recorded[len(old) :]
+    return None
 
 
 def save(suite: str, result: dict[str, Any], folder: Path = BENCH_DIR) -> Path:
@@ -60,9 +76,8 @@ def load_all(folder: Path = BENCH_DIR) -> dict[str, dict[str, Any]]:
 
 
 def headline(suite: str, result: dict[str, Any]) -> str:
-    """One line per suite for the terminal: its targets, measured, met or missed."""
-    from facepass.bench import targets
+    """One line per suite for the terminal: its goals, measured, and the verdicts."""
+    from bench import goals
 
-    ids = targets.BY_SUITE.get(suite, [])
-    checks = [c for c in targets.evaluate({suite: result}) if c.id in ids]
-    return "; ".join(f"{c.id} {c.measured} ({targets.verdict(c)})" for c in checks) or "done"
+    checks = [goals.check(goal, {suite: result}) for goal in goals.for_suite(suite)]
+    return "; ".join(f"{c.id} {c.measured} ({c.verdict.strip('*')})" for c in checks) or "done"

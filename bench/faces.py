@@ -1,4 +1,4 @@
-"""`facepass bench faces`: raw face-engine speed on given photos (no servers, no I/O timed).
+"""`python -m bench faces`: raw face-engine speed on given photos (no servers, no I/O timed).
 
 Photos are decoded once up front; then every photo is analysed `rounds` times in a plain loop,
 and every photo is also run through `selfie` (its main face), so the figures are model time plus
@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from facepass.evaluation.lfw_events import decode
+from bench.protocols.lfw_events import decode
 from libs.common.face import FaceEngine, NoFaceError
 
 

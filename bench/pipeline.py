@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from facepass.bench.client import IndexRun, index_photos, unique
-from facepass.bench.harness import Bench, Server
-from facepass.evaluation.lfw_events import decode
+from bench.client import IndexRun, index_photos, unique
+from bench.harness import Bench, Server
+from bench.protocols.lfw_events import decode
 from libs.common.face import FaceEngine
 from libs.common.settings import EmbedderSettings, FaceSettings
 

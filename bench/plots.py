@@ -1,10 +1,13 @@
 """PNG plots of the saved results (matplotlib, the `bench` extra): the A1/P5 threshold sweeps,
-P2's latency percentiles by concurrency, and the throughput comparisons of P1, P2, P4 and P5."""
+P2's latency percentiles by concurrency, and the throughput comparisons of P1, P2, P4 and P5.
+The limit lines are the goals' (goals.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+from bench import goals
 
 Results = dict[str, dict[str, Any]]
 
@@ -32,8 +35,9 @@ def sweep(results: Results, path: Path) -> Path | None:
     ax.plot([r["threshold"] for r in rows], [r["precision"] for r in rows], label="precision")
     ax.plot([r["threshold"] for r in rows], [r["recall"] for r in rows], label="recall")
     ax.axvline(ours["shipped_threshold"], color="gray", linestyle="--", label="shipped")
-    ax.axhline(0.995, color="tab:blue", linestyle=":", linewidth=0.8)
-    ax.axhline(0.98, color="tab:orange", linestyle=":", linewidth=0.8)
+    a1 = goals.BY_ID["A1"]
+    for key, color in (("worst_precision", "tab:blue"), ("mean_recall", "tab:orange")):
+        ax.axhline(a1.limit(key).value, color=color, linestyle=":", linewidth=0.8)
     ax.set(title="FacePass via HTTP (LFW-Events)", xlabel="cosine threshold", ylim=(0.5, 1.005))
     ax.legend(loc="lower left")
     if peer:
@@ -41,7 +45,8 @@ def sweep(results: Results, path: Path) -> Path | None:
         rows = peer["sweep"]
         ax.plot([r["tolerance"] for r in rows], [r["precision"] for r in rows], label="precision")
         ax.plot([r["tolerance"] for r in rows], [r["recall"] for r in rows], label="recall")
-        ax.axvline(0.6, color="gray", linestyle="--", label="default 0.6")
+        tolerance = peer["at_tolerance"]["tolerance"]
+        ax.axvline(tolerance, color="gray", linestyle="--", label=f"default {tolerance}")
         ax.set(title="face_recognition (dlib)", xlabel="distance tolerance", ylim=(0.0, 1.005))
         ax.legend(loc="lower left")
     fig.tight_layout()
@@ -63,8 +68,13 @@ def latency(results: Results, path: Path) -> Path | None:
             values = [lv[kind][f"{pct}_ms"] for lv in levels]
             label = f"{pct} {'distinct' if kind == 'uncached' else 'repeated'}"
             ax.plot(conns, values, linestyle=style, marker=marker, label=label)
-    ax.axhline(250, color="red", linestyle=":", linewidth=0.8, label="P2 target 250 ms")
-    ax.axhline(15, color="purple", linestyle=":", linewidth=0.8, label="P2b target 15 ms")
+    colors = ("red", "purple", "brown")
+    for i, goal in enumerate(goals.for_suite("load")):
+        p95 = goal.limit("p95_ms")
+        ax.axhline(
+            p95.value, color=colors[i % 3], linestyle=":", linewidth=0.8,
+            label=f"{goal.id} {p95.text()}",
+        )  # fmt: skip
     ax.set(xscale="log", yscale="log", xlabel="concurrent connections", ylabel="latency (ms)")
     ax.set_xticks(conns, [str(c) for c in conns])
     ax.set_title("POST /api/v2/search under load (wrk)")

@@ -1,7 +1,7 @@
-"""`python -m facepass.bench.selfie_loop DIR`: the selfie model on every file of DIR in a plain
-loop (one process, one thread), printing selfies/s. P2 starts one per core at the same time to
-measure how many selfies/s the machine really gives right now: on a shared machine that can be
-well below cores ÷ model time."""
+"""`python -m bench.selfie_loop DIR` (from the repository root): the selfie model on every file
+of DIR in a plain loop (one process, one thread), printing selfies/s. P2 starts one per core at
+the same time to measure how many selfies/s the machine really gives right now: on a shared
+machine that can be well below cores ÷ model time."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""`facepass eval`, `facepass eval-crowd` and `facepass bench faces`: the face engine measured
-(`bench faces` is registered with the other suites in bench_cmd.py).
+"""`python -m bench eval`, `eval-crowd` and `faces`: the face engine measured.
 
 Everything runs on the library (no servers), with the face settings of the environment
 (FACE_MODEL_DIR, FACE_SIMILARITY_THRESHOLD, FACE_INTRA_OP_THREADS, ...).
@@ -50,7 +49,7 @@ def eval_events(
     json_out: JsonOut = None,
 ) -> None:
     """LFW-Events (BENCHMARKS.md): index 2x2 collages, search every selfie, sweep thresholds."""
-    from facepass.evaluation import lfw_events
+    from bench.protocols import lfw_events
 
     engine = FaceEngine.from_settings(FaceSettings())
     protocol = lfw_events.build_protocol(
@@ -84,7 +83,7 @@ def eval_crowd(
     json_out: JsonOut = None,
 ) -> None:
     """LFW-Crowd (BENCHMARKS.md): detection recall and identification in a 24 MP crowd."""
-    from facepass.evaluation import lfw_crowd
+    from bench.protocols import lfw_crowd
 
     # Every pasted face must be indexed for the identification check.
     settings = FaceSettings().model_copy(update={"max_faces_per_photo": 5000})
@@ -104,7 +103,7 @@ def bench_faces(
     json_out: JsonOut = None,
 ) -> None:
     """Photos/s, faces/s and ms per selfie of the raw engine, at FACE_INTRA_OP_THREADS."""
-    from facepass.evaluation.bench_faces import bench
+    from bench.faces import bench
 
     if not images:
         import insightface
@@ -118,3 +117,4 @@ def bench_faces(
 def register(app: typer.Typer) -> None:
     app.command("eval")(eval_events)
     app.command("eval-crowd")(eval_crowd)
+    app.command("faces")(bench_faces)

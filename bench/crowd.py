@@ -1,6 +1,6 @@
-"""A2 — LFW-Crowd (small faces in 24 MP photos) on the library, as `facepass eval-crowd`, for
-both face sizes of BENCHMARKS.md, saved with the other suites' results. No servers: it measures
-the face engine's detection and identification; the HTTP path is A1's."""
+"""A2 — LFW-Crowd (small faces in 24 MP photos) on the library, as `python -m bench eval-crowd`,
+for both face sizes of BENCHMARKS.md, saved with the other suites' results. No servers: it
+measures the face engine's detection and identification; the HTTP path is A1's."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from facepass.evaluation import lfw_crowd
+from bench.protocols import lfw_crowd
 from libs.common.face import FaceEngine
 from libs.common.settings import FaceSettings
 

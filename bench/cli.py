@@ -1,9 +1,12 @@
-"""`facepass bench ...`: benchmark suites (../shared/BENCHMARKS.md) and their report.
+"""`python -m bench ...`: the benchmark suites of ../shared/BENCHMARKS.md and their report.
 
-Every suite but `faces` and `vectors` starts a private embedded stack (fresh state directory
-under .facepass/bench, free ports) unless `--configured` is given, and always its own
+Every suite but `faces`, `crowd` and `vectors` starts a private embedded stack (fresh state
+directory under .facepass/bench, free ports) unless `--configured` is given, and always its own
 `facepass serve` processes with the settings its protocol needs; results go to
-docs/bench/<suite>.json, `facepass bench report` writes docs/benchmarks.md and the plots.
+docs/bench/<suite>.json, `python -m bench report` writes docs/benchmarks.md and the plots.
+`eval`, `eval-crowd` and `faces` measure the face engine on the library (cli_engine.py).
+
+Run from the repository root (the bench is not installed; `python -m` finds it there).
 """
 
 from __future__ import annotations
@@ -15,13 +18,16 @@ from typing import Annotated
 
 import typer
 
-from facepass.bench import report
-from facepass.cli.common import settings_or_exit
-from facepass.cli.faces_cmd import bench_faces
+from bench import cli_engine, goals, report
+from libs.common.log import configure_logging
+from libs.common.settings import Settings, SettingsError, load_settings
 
-bench_app = typer.Typer(help="Benchmarks; results go to docs/bench/*.json.", no_args_is_help=True)
-bench_app.command("faces")(bench_faces)
-
+app = typer.Typer(
+    name="bench",
+    help="FacePass benchmarks; results go to docs/bench/*.json.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 SUITES = ("accuracy", "pipeline", "load", "scale", "peer", "crowd", "vectors")
 
 Dataset = Annotated[
@@ -36,9 +42,33 @@ Configured = Annotated[
 ]
 Keep = Annotated[bool, typer.Option(help="Keep the private stack's directory and server logs.")]
 Save = Annotated[bool, typer.Option(help="Write docs/bench/<suite>.json.")]
+LFW = Path("../shared/datasets/lfw-dev")
+GROUP = Path("../shared/datasets/group")
 
 
-@bench_app.command("vectors")
+def _doc(suite: str, what: str) -> str:
+    """A suite's help: the goals it measures (goals.py), then what it does."""
+    ids = ", ".join(goal.id for goal in goals.for_suite(suite))
+    return f"{ids}: {what}" if ids else what
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        typer.echo(f"bench: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    configure_logging("bench", debug=settings.app.debug, level=settings.app.log_level)
+    return settings
+
+
+_VECTORS = (
+    "per-session query time and recall against brute force, in a private schema of the "
+    "configured PostgreSQL (dropped afterwards)."
+)
+
+
+@app.command("vectors", help=_doc("vectors", _VECTORS))
 def vectors(
     sessions: Annotated[int, typer.Option(help="Ordinary sessions.")] = 1000,
     faces: Annotated[int, typer.Option(help="Faces per ordinary session.")] = 900,
@@ -46,11 +76,9 @@ def vectors(
     queries: Annotated[int, typer.Option(help="Queries per group.")] = 100,
     save: Save = True,
 ) -> None:
-    """P3: per-session query time and recall against brute force, in a private schema of the
-    configured PostgreSQL (dropped afterwards)."""
-    from facepass.bench.vectors import Plan, run
+    from bench.vectors import Plan, run
 
-    settings = settings_or_exit("bench")
+    settings = _settings()
     plan = Plan(sessions=sessions, faces_per_session=faces, big_session_faces=big, queries=queries)
     result = asyncio.run(run(settings, plan, progress=lambda line: typer.echo(line, err=True)))
     result["bench"] = {"stack": "configured"}  # the PostgreSQL of the settings
@@ -69,8 +97,8 @@ def _run(
     save: bool,
     quick: bool = False,
 ) -> None:
-    from facepass.bench.harness import open_bench
-    from facepass.bench.suites import Sizes, run_all
+    from bench.harness import open_bench
+    from bench.suites import Sizes, run_all
 
     sizes = Sizes()
     if quick:
@@ -94,31 +122,29 @@ def _run(
         typer.echo(f"{suite}: {report.headline(suite, result)}")
 
 
-def _suite_command(suite: str, doc: str) -> None:
+def _suite_command(suite: str, what: str) -> None:
     def command(
-        dataset: Dataset = Path("../shared/datasets/lfw-dev"),
-        group: Group = Path("../shared/datasets/group"),
+        dataset: Dataset = LFW,
+        group: Group = GROUP,
         configured: Configured = False,
         keep: Keep = False,
         save: Save = True,
     ) -> None:
         _run({suite}, dataset=dataset, group=group, configured=configured, keep=keep, save=save)
 
-    command.__doc__ = doc
-    bench_app.command(suite)(command)
+    app.command(suite, help=_doc(suite, what))(command)
 
 
-_suite_command("accuracy", "A1: LFW-Events through the HTTP API (and the group photos).")
-_suite_command("pipeline", "P1: end-to-end indexing photos/s ÷ raw engine photos/s.")
-_suite_command("load", "P2: search under load with wrk, distinct and repeated selfies.")
-_suite_command("scale", "P4: indexing photos/s with 2 embedder processes ÷ 1.")
-_suite_command("peer", "P5: face_recognition (dlib) beside ours (runs A1 too).")
+_suite_command("accuracy", "LFW-Events through the HTTP API (and the group photos).")
+_suite_command("pipeline", "end-to-end indexing photos/s beside the raw engine's.")
+_suite_command("load", "search under load with wrk, distinct and repeated selfies.")
+_suite_command("scale", "indexing photos/s with 2 embedder processes ÷ 1.")
+_suite_command("peer", "face_recognition (dlib) beside ours (runs the accuracy suite too).")
 
 
-@bench_app.command("crowd")
-def crowd_command(dataset: Dataset = Path("../shared/datasets/lfw-dev"), save: Save = True) -> None:
-    """A2: LFW-Crowd at T = 160 and 100 on the library (no servers)."""
-    from facepass.bench import crowd
+@app.command("crowd", help=_doc("crowd", "LFW-Crowd at T = 160 and 100 on the library."))
+def crowd_command(dataset: Dataset = LFW, save: Save = True) -> None:
+    from bench import crowd
 
     result = crowd.run(dataset, progress=lambda line: typer.echo(line, err=True))
     if save:
@@ -126,10 +152,10 @@ def crowd_command(dataset: Dataset = Path("../shared/datasets/lfw-dev"), save: S
     typer.echo(f"crowd: {report.headline('crowd', result)}")
 
 
-@bench_app.command("all")
+@app.command("all")
 def all_suites(
-    dataset: Dataset = Path("../shared/datasets/lfw-dev"),
-    group: Group = Path("../shared/datasets/group"),
+    dataset: Dataset = LFW,
+    group: Group = GROUP,
     configured: Configured = False,
     keep: Keep = False,
     save: Save = True,
@@ -139,8 +165,8 @@ def all_suites(
     quick: Annotated[bool, typer.Option(help="Smaller sizes (a few minutes).")] = False,
     write_report: Annotated[bool, typer.Option("--report/--no-report")] = True,
 ) -> None:
-    """Every suite in order (A1, P1, P2, P4, P5, A2, P3), then docs/benchmarks.md and the
-    plots."""
+    """Every suite in order (accuracy, pipeline, load, scale, peer, crowd, vectors), then
+    docs/benchmarks.md and the plots."""
     unknown = set(skip or ()) - set(SUITES)
     if unknown:
         typer.echo(f"unknown suites: {', '.join(sorted(unknown))}", err=True)
@@ -159,17 +185,21 @@ def all_suites(
         report_command()
 
 
-@bench_app.command("report")
+@app.command("report")
 def report_command(
     out: Annotated[Path, typer.Option(help="The Markdown report.")] = Path("docs/benchmarks.md"),
 ) -> None:
-    """docs/benchmarks.md and docs/bench/*.png from docs/bench/*.json."""
-    from facepass.bench import markdown
+    """docs/benchmarks.md and docs/bench/*.png from docs/bench/*.json (renders only: runs no
+    suite)."""
+    from bench import markdown
 
     written = markdown.write(out, report.BENCH_DIR)
     for path in written:
         typer.echo(f"wrote {path}")
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(bench_app, name="bench")
+cli_engine.register(app)  # eval, eval-crowd, faces
+
+
+def main() -> None:
+    app()

@@ -1,4 +1,4 @@
-"""face_recognition (dlib) on the LFW-Events photos: run by `facepass bench peer` with the
+"""face_recognition (dlib) on the LFW-Events photos: run by `python -m bench peer` with the
 peer's own virtualenv, so it imports nothing of FacePass (stdlib, numpy and face_recognition only).
 
 Usage: python peer_worker.py MANIFEST.json OUT.json

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from facepass.bench import data
-from facepass.evaluation import lfw_events
+from bench import data
+from bench.protocols import lfw_events
 
 PEER_VENV = Path(".facepass/bench-peer-venv")
 PEER_PACKAGES = [

@@ -1,0 +1,5 @@
+"""`python -m bench ...` from the repository root."""
+
+from bench.cli import main
+
+main()

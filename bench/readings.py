@@ -1,0 +1,143 @@
+"""Readings of saved suite results: from one suite's `docs/bench/<suite>.json` document, the
+values a goal's limits bound (goals.py), in words, and how the run falls short of the goal's
+protocol. Also the helpers the report's sections share to read a result (its machine's cores,
+P2's c=10 runs)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a saved result says about a goal: the values its limits bound, in words, and how
+    the run falls short of the goal's protocol (None: it does not)."""
+
+    values: dict[str, float]
+    text: str
+    scope: str | None = None
+
+
+Reader = Callable[[dict[str, Any]], Reading | None]
+
+
+def cores(result: dict[str, Any]) -> int | None:
+    """The core count of the machine the result was measured on."""
+    value = result.get("machine", {}).get("cores")
+    return int(value) if value else None
+
+
+def cores_text(result: dict[str, Any]) -> str:
+    n = cores(result)
+    return f"{n} cores" if n else "its cores"
+
+
+def a1(r: dict[str, Any]) -> Reading | None:
+    # The accuracy suite runs one LFW-Events draw: its precision is the worst draw's and its
+    # recall the mean, of one draw, and the reading says so.
+    ev = r.get("lfw_events")
+    if not ev:
+        return None
+    at = ev["at_threshold"]
+    return Reading(
+        {"worst_precision": at["precision"], "mean_recall": at["recall"]},
+        f"one draw: P {at['precision']:.4f}, R {at['recall']:.4f} at {at['threshold']:.2f}",
+        scope="one draw",
+    )
+
+
+def a2(r: dict[str, Any]) -> Reading | None:
+    runs = r.get("runs")
+    if not runs:
+        return None
+    recall = min(x["detection_recall"] for x in runs)
+    ident = min(x["best_face_correct"] for x in runs)
+    sizes = "/".join(str(x["face_size"]) for x in runs)
+    return Reading(
+        {"detection_recall": recall, "identification": ident},
+        f"{recall:.3f}; {ident:.3f} (worst of T={sizes})",
+    )
+
+
+def p1_ratio(r: dict[str, Any]) -> float | None:
+    """End-to-end photos/s ÷ (cores x raw single-thread photos/s), from a pipeline result."""
+    n, raw = cores(r), r.get("raw_photos_per_s")
+    if not n or not raw:
+        return None
+    return float(r["end_to_end"]["photos_per_s"]) / (n * float(raw))
+
+
+def p1(r: dict[str, Any]) -> Reading | None:
+    ratio = p1_ratio(r)
+    if ratio is None:
+        return None
+    e2e = r["end_to_end"]["photos_per_s"]
+    return Reading(
+        {"ratio": ratio},
+        f"{ratio:.2f} = {e2e:.2f} ÷ ({cores(r)} x {r['raw_photos_per_s']:.2f}) on collages",
+        scope="collages, not EP-12",
+    )
+
+
+def c10(r: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    """The c=10 wrk run of a load result, `uncached` or `cached`."""
+    for level in r.get("levels", []):
+        if level["connections"] == 10:
+            return dict(level[kind])
+    return None
+
+
+def server_errors(run: dict[str, Any]) -> int:
+    """Failures the server or the network caused (a 422 for a selfie without a face is the
+    selfie's fault and counted apart; 429s are counted apart)."""
+    return int(run["socket_errors"] + run["timeouts"] + run["status_other"])
+
+
+def p2s(r: dict[str, Any]) -> Reading | None:
+    run = c10(r, "uncached")
+    if not run:
+        return None
+    return Reading(
+        {"p95_ms": run["p95_ms"]}, f"{run['p95_ms']:.0f} ms ({server_errors(run)} errors)"
+    )
+
+
+def p2b(r: dict[str, Any]) -> Reading | None:
+    run = c10(r, "cached")
+    if not run:
+        return None
+    return Reading({"p95_ms": run["p95_ms"]}, f"{run['p95_ms']:.1f} ms")
+
+
+def p3(v: dict[str, Any]) -> Reading | None:
+    if "small_sessions" not in v:
+        return None
+    # What the search API runs: SQL for ordinary sessions, the in-memory matrix for huge ones.
+    small = v["small_sessions"]
+    big: dict[str, Any] = v.get("big_session_memory") or v["big_session"]
+    recall = min(small["recall"], big["recall"])
+    return Reading(
+        {"p95_ms": max(small["p95_ms"], big["p95_ms"]), "recall": recall},
+        f"{small['p95_ms']:.0f} ms (1k-face sessions), {big['p95_ms']:.0f} ms (100k"
+        f"{', in memory' if 'big_session_memory' in v else ''}); recall {recall:.3f}",
+    )
+
+
+def p4(s: dict[str, Any]) -> Reading | None:
+    if s.get("ratio") is None:
+        return None
+    return Reading({"ratio": s["ratio"]}, f"{s['ratio']:.2f} on {cores_text(s)}")
+
+
+def p5(p: dict[str, Any]) -> Reading | None:
+    ratio = p.get("speed_ratio_per_cpu_s")
+    if ratio is None:
+        return None
+    ours, peer = p["ours"]["f1"], p["peer"]["at_tolerance"]["f1"]
+    return Reading(
+        {"speed_ratio": ratio, "f1_margin": ours - peer},
+        f"{ratio:.2f} on LFW-Events; F1 {ours:.3f} vs {peer:.3f}",
+        scope="LFW-Events only, not EP-12",
+    )
