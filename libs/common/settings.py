@@ -218,7 +218,16 @@ class FaceSettings(_Group):
         default_factory=lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"],
         description="onnxruntime execution providers in preference order; absent ones skipped.",
     )
-    intra_op_threads: int = Field(default=1, ge=0, description="Threads per ONNX session.")
+    backend: Literal["auto", "onnxruntime", "openvino"] = Field(
+        default="auto",
+        description="Inference runtime: auto = onnxruntime where FACE_PROVIDERS names an "
+        "available GPU provider, else OpenVINO when installed, else onnxruntime.",
+    )
+    precision: Literal["auto", "f32", "bf16"] = Field(
+        default="auto",
+        description="OpenVINO precision: auto = bf16 where the CPU computes it natively.",
+    )
+    intra_op_threads: int = Field(default=1, ge=0, description="Threads per model session.")
     max_image_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=60_000_000, ge=10_000)
     detection_size: int = Field(

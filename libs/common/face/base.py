@@ -13,6 +13,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar, Generic, TypeVar
 
+import onnxruntime as ort
+
+from libs.common.face.openvino_session import OpenVinoSession, openvino_available
 from libs.common.face.session import ModelSession, OrtSession
 from libs.common.settings import FaceSettings
 
@@ -31,15 +34,24 @@ class ModelTask(StrEnum):
     FACIAL_RECOGNITION = "facial-recognition"
 
 
-def ort_session_factory(settings: FaceSettings) -> SessionFactory:
-    """Sessions built with the providers and thread count of `settings`."""
+def backend_for(settings: FaceSettings) -> str:
+    """The runtime FACE_BACKEND picks: onnxruntime for a GPU provider (CUDA), else OpenVINO
+    where it is installed (faster on CPU: docs/faces.md), else onnxruntime."""
+    if settings.backend != "auto":
+        return settings.backend
+    available = set(ort.get_available_providers())
+    if any(p in available for p in settings.providers if p != "CPUExecutionProvider"):
+        return "onnxruntime"
+    return "openvino" if openvino_available() else "onnxruntime"
 
-    def make(path: Path) -> ModelSession:
-        return OrtSession(
-            path, providers=settings.providers, intra_op_threads=settings.intra_op_threads
-        )
 
-    return make
+def default_session_factory(settings: FaceSettings) -> SessionFactory:
+    """Sessions of the configured backend, with the thread count (and precision) of
+    `settings`."""
+    threads = settings.intra_op_threads
+    if backend_for(settings) == "openvino":
+        return lambda path: OpenVinoSession(path, precision=settings.precision, threads=threads)
+    return lambda path: OrtSession(path, providers=settings.providers, intra_op_threads=threads)
 
 
 class FaceModel(ABC, Generic[In, Out]):
@@ -60,7 +72,7 @@ class FaceModel(ABC, Generic[In, Out]):
     ) -> None:
         self.model_path = model_path
         self.settings = settings
-        self._session_factory = session_factory or ort_session_factory(settings)
+        self._session_factory = session_factory or default_session_factory(settings)
         self._lock = threading.Lock()
         self._loaded = False
 

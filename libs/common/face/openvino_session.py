@@ -1,0 +1,108 @@
+"""The OpenVINO runtime behind the engine's `ModelSession` Protocol (FACE_BACKEND=openvino).
+
+OpenVINO reads the pack's ONNX files itself, so a pack keeps its files and digests whichever
+backend runs it. Precision is a setting: `f32`, or `bf16` where the CPU computes it natively
+(AVX-512 BF16 or AMX; elsewhere OpenVINO would emulate it, slower than f32), or `auto` (bf16
+where native, else f32). Embeddings match onnxruntime's (tests/unit/face/test_backends.py).
+
+A compiled model is shared; each thread gets its own infer request, since a request holds its
+own input and output tensors and is not safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+Precision = Literal["auto", "f32", "bf16"]
+
+
+@cache
+def _core() -> Any:
+    import openvino
+
+    return openvino.Core()
+
+
+def openvino_available() -> bool:
+    """True if the `openvino` package imports and has a CPU device."""
+    try:
+        return "CPU" in _core().available_devices
+    except ImportError:
+        return False
+
+
+def native_bf16() -> bool:
+    """True if the CPU computes bf16 natively (OpenVINO lists BF16 among its capabilities)."""
+    return "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def resolve_precision(precision: Precision) -> Literal["f32", "bf16"]:
+    if precision == "auto":
+        return "bf16" if native_bf16() else "f32"
+    return precision
+
+
+@dataclass(frozen=True)
+class _Port:
+    """What insightface reads of an onnxruntime NodeArg: the name and the shape (a string for
+    a dynamic dimension, as onnxruntime gives it)."""
+
+    name: str
+    shape: list[int | str]
+
+
+def _port(port: Any) -> _Port:
+    shape = port.get_partial_shape()
+    dims: list[int | str] = [d.get_length() if d.is_static else "?" for d in shape]
+    return _Port(port.get_any_name(), dims)
+
+
+class OpenVinoSession:
+    """An OpenVINO compiled model on the CPU with FacePass's threading and precision."""
+
+    def __init__(self, model_path: Path, *, precision: Precision, threads: int) -> None:
+        self.precision = resolve_precision(precision)
+        config: dict[str, Any] = {
+            "INFERENCE_PRECISION_HINT": self.precision,
+            "PERFORMANCE_HINT": "LATENCY",
+            "NUM_STREAMS": 1,
+        }
+        if threads > 0:
+            config["INFERENCE_NUM_THREADS"] = threads
+        self._compiled = _core().compile_model(str(model_path), "CPU", config)
+        self._inputs = [_port(p) for p in self._compiled.inputs]
+        self._outputs = [_port(p) for p in self._compiled.outputs]
+        self._local = threading.local()
+
+    def _request(self) -> Any:
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self._compiled.create_infer_request()
+        return request
+
+    def run(
+        self, output_names: Sequence[str] | None, input_feed: dict[str, npt.NDArray[Any]]
+    ) -> list[npt.NDArray[Any]]:
+        results = self._request().infer(input_feed)
+        wanted = list(output_names) if output_names else [p.name for p in self._outputs]
+        by_name = {p.name: i for i, p in enumerate(self._outputs)}
+        outputs = list(results.values())
+        # Copies: the request reuses its output tensors on its next call.
+        return [np.array(outputs[by_name[name]], copy=True) for name in wanted]
+
+    def get_inputs(self) -> list[Any]:
+        return list(self._inputs)
+
+    def get_outputs(self) -> list[Any]:
+        return list(self._outputs)
+
+    def get_providers(self) -> list[str]:
+        return [f"OpenVINO-CPU-{self.precision}"]
