@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -107,38 +108,81 @@ def _set_pillow_guard(max_pixels: int) -> None:
         Image.MAX_IMAGE_PIXELS = max_pixels
 
 
-def decode_image(
-    data: bytes, *, max_bytes: int, max_pixels: int, reduce_to: int | None = None
-) -> npt.NDArray[np.uint8]:
-    """Decode untrusted bytes into a BGR uint8 array of shape (H, W, 3).
+@dataclass(frozen=True, eq=False)
+class DecodedImage:
+    """A decoded image and how much it was reduced: `scale` original pixels per decoded pixel
+    (1.0 unless a JPEG was decoded reduced). Coordinates found on `pixels` times `scale` are in
+    the original (EXIF-upright) image."""
 
-    `reduce_to` lets a JPEG decode at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling) while both
-    sides stay at least `reduce_to` pixels: a 12 MP selfie decodes ~10x faster. Callers that
-    need coordinates in the original image scale them by the width ratio.
+    pixels: npt.NDArray[np.uint8]
+    scale: float
+
+
+def decode_image(
+    data: bytes,
+    *,
+    max_bytes: int,
+    max_pixels: int,
+    long_side: int | None = None,
+    max_decoded_pixels: int | None = None,
+) -> npt.NDArray[np.uint8]:
+    """Decode untrusted bytes into a BGR uint8 array of shape (H, W, 3); see `decode_reduced`."""
+    return decode_reduced(
+        data,
+        max_bytes=max_bytes,
+        max_pixels=max_pixels,
+        long_side=long_side,
+        max_decoded_pixels=max_decoded_pixels,
+    ).pixels
+
+
+def decode_reduced(
+    data: bytes,
+    *,
+    max_bytes: int,
+    max_pixels: int,
+    long_side: int | None = None,
+    max_decoded_pixels: int | None = None,
+) -> DecodedImage:
+    """Decode untrusted bytes into BGR pixels, a JPEG reduced to what its consumer needs.
+
+    `long_side` lets a JPEG decode at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling) as long as
+    its long side stays at least `long_side` pixels: a 24 MP photo whose largest detector pass
+    is 2560 px decodes at half size (~5x faster), a 12 MP selfie for a 640 px pass at a
+    quarter. Other formats decode whole.
+
+    Two pixel caps guard against decompression bombs: `max_pixels` on the header (what the
+    file claims), `max_decoded_pixels` (default: `max_pixels`) on what is actually decoded, so
+    a 100 MP JPEG is accepted when it decodes reduced, and a 100 MP PNG is not.
 
     The first frame of an animation is used, EXIF orientation is applied, alpha is flattened
     onto white and any colour mode (CMYK, grey, palette, 16-bit) becomes 8-bit colour.
 
     Raises:
-        ImageTooLargeError: more than `max_bytes` bytes or `max_pixels` pixels.
+        ImageTooLargeError: more than `max_bytes` bytes, or over a pixel cap.
         UnsupportedImageError: empty, not an image, or not JPEG/PNG/WebP/GIF/HEIC.
         CorruptImageError: a supported image that cannot be decoded (truncated, damaged).
     """
     kind = _checked_kind(data, max_bytes)
     _set_pillow_guard(max_pixels)
+    decoded_cap = max_decoded_pixels or max_pixels
     # Truncated files must fail, never decode half a picture; this is Pillow's default.
     if ImageFile.LOAD_TRUNCATED_IMAGES:
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must stay False")
     try:
         with Image.open(io.BytesIO(data), formats=[_PARSERS[kind]]) as im:
             width, height = im.size
-            if width * height > max_pixels:
+            _check_pixels(width, height, max_pixels)
+            if long_side is not None and kind == "jpeg" and max(width, height) > long_side:
+                ratio = long_side / max(width, height)
+                im.draft("RGB", (math.ceil(width * ratio), math.ceil(height * ratio)))
+            decoded_w, decoded_h = im.size
+            if decoded_w * decoded_h > decoded_cap:
                 raise ImageTooLargeError(
-                    f"image is {width}x{height} pixels, the limit is {max_pixels} pixels",
+                    f"image is {width}x{height} pixels and would decode to "
+                    f"{decoded_w}x{decoded_h}; the limit is {decoded_cap} decoded pixels",
                     reason="too_many_pixels",
                 )
-            if reduce_to is not None and kind == "jpeg":
-                im.draft("RGB", (reduce_to, reduce_to))
             im.load()
             rgb = _to_rgb(ImageOps.exif_transpose(im))
     except Image.DecompressionBombError as exc:
@@ -151,8 +195,16 @@ def decode_image(
         # Pillow signals truncation and damage with OSError/SyntaxError/ValueError/EOFError.
         reason: ImageReason = "truncated" if "truncated" in str(exc) else "corrupt"
         raise CorruptImageError(f"cannot decode {kind} image: {exc}", reason=reason) from exc
-    array = np.asarray(rgb, dtype=np.uint8)
-    return np.ascontiguousarray(array[:, :, ::-1])
+    array = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)[:, :, ::-1])
+    return DecodedImage(array, max(width, height) / max(decoded_w, decoded_h))
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"image is {width}x{height} pixels, the limit is {max_pixels} pixels",
+            reason="too_many_pixels",
+        )
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -187,7 +239,9 @@ class ImageInfo:
     height: int
 
 
-def probe_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
+def probe_image(
+    data: bytes, *, max_bytes: int, max_pixels: int, max_decoded_pixels: int | None = None
+) -> ImageInfo:
     """Check bytes, type and pixel count from the header alone (no pixel is decoded).
 
     For the ingest service, which must refuse bad uploads before storing them without paying
@@ -201,9 +255,8 @@ def probe_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
         raise ImageTooLargeError(str(exc), reason="too_many_pixels") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise CorruptImageError(f"damaged {kind} image", reason="corrupt") from exc
-    if width * height > max_pixels:
-        raise ImageTooLargeError(
-            f"image is {width}x{height} pixels, the limit is {max_pixels} pixels",
-            reason="too_many_pixels",
-        )
+    _check_pixels(width, height, max_pixels)
+    if kind != "jpeg" and max_decoded_pixels is not None:
+        # Only a JPEG can be decoded reduced: any other type decodes whole.
+        _check_pixels(width, height, max_decoded_pixels)
     return ImageInfo(kind=kind, width=width, height=height)

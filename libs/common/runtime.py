@@ -9,6 +9,7 @@ process opens the union.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from libs.common.db.pool import create_pool
 from libs.common.face.engine import FaceEngine
 from libs.common.log import get_logger
-from libs.common.settings import Settings
+from libs.common.settings import FaceSettings, Settings
 from libs.common.storage import ObjectStore
 
 log = get_logger(__name__)
@@ -80,9 +81,12 @@ class Runtime:
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(thread_name_prefix="facepass-cpu")
     )
+    #: Threads that run the face engine on photos: FACE_INFERENCE_WORKERS (set by open_runtime).
+    inference_workers: int = 1
     #: Objects a service keeps for the life of the process, by name (e.g. the search API's
     #: in-memory session matrices); set by the service's on_start hooks.
     extensions: dict[str, Any] = field(default_factory=dict)
+    _inference: ThreadPoolExecutor | None = field(default=None, repr=False)
 
     def pool(self) -> asyncpg.Pool:
         if self.db is None:
@@ -109,9 +113,40 @@ class Runtime:
             raise DependencyUnavailableError(Need.ENGINE, "no face engine in this process")
         return self.engine
 
+    async def run_inference(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run the face engine on photos, at most `inference_workers` at once, on threads of
+        their own, so that decoding and selfies in the CPU pool never wait behind them."""
+        if self._inference is None:
+            self._inference = ThreadPoolExecutor(
+                self.inference_workers, thread_name_prefix="facepass-inference"
+            )
+        return await asyncio.get_running_loop().run_in_executor(self._inference, fn, *args)
+
+    def close_pools(self) -> None:
+        for pool in (self.executor, self._inference):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
     async def run_cpu(self, fn: Callable[..., T], *args: Any) -> T:
         """Run CPU-bound work (decoding, inference) off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+
+def cpu_cores() -> int:
+    """Cores this process may run on (a container's CPU set, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def inference_workers(face: FaceSettings, engine: FaceEngine) -> int:
+    """FACE_INFERENCE_WORKERS, or its default: one per core on a CPU, one on a GPU (where one
+    batch across photos keeps the device busy)."""
+    if face.inference_workers:
+        return face.inference_workers
+    on_gpu = any(p != "CPUExecutionProvider" and "CPU" not in p for p in engine.providers())
+    return 1 if on_gpu else cpu_cores()
 
 
 async def _retry(what: str, attempt: Callable[[], Awaitable[T]], timeout_s: float) -> T:
@@ -136,11 +171,12 @@ async def open_runtime(
     """Open what `needs` asks for; close everything on exit (broker first, pools last)."""
     runtime = Runtime(settings=settings, needs=frozenset(needs))
     async with AsyncExitStack() as stack:
-        stack.callback(runtime.executor.shutdown, wait=True, cancel_futures=True)
+        stack.callback(runtime.close_pools)
         if Need.ENGINE in needs:
             engine = FaceEngine.from_settings(settings.face)
             await runtime.run_cpu(engine.load)
             runtime.engine = engine
+            runtime.inference_workers = inference_workers(settings.face, engine)
         if Need.DB in needs:
             pool = await _retry(
                 "postgres", lambda: create_pool(settings.postgres), connect_timeout_s

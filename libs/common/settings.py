@@ -228,8 +228,24 @@ class FaceSettings(_Group):
         description="OpenVINO precision: auto = bf16 where the CPU computes it natively.",
     )
     intra_op_threads: int = Field(default=1, ge=0, description="Threads per model session.")
+    inference_workers: int = Field(
+        default=0,
+        ge=0,
+        description="Photos analysed at once per process (each on FACE_INTRA_OP_THREADS "
+        "threads); 0 = one per CPU core, or 1 on a GPU (one batch across photos).",
+    )
     max_image_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
-    max_image_pixels: int = Field(default=60_000_000, ge=10_000)
+    max_image_pixels: int = Field(
+        default=120_000_000,
+        ge=10_000,
+        description="Most pixels an upload's header may claim (a 102 MP medium-format JPEG fits).",
+    )
+    max_decoded_pixels: int = Field(
+        default=60_000_000,
+        ge=10_000,
+        description="Most pixels actually decoded (the bomb guard): larger JPEGs decode reduced "
+        "to the largest detector pass; other formats above it are refused.",
+    )
     detection_size: int = Field(
         default=640,
         ge=64,
@@ -263,6 +279,20 @@ class FaceSettings(_Group):
     embedding_batch_size: int = Field(
         default=32, ge=1, description="Faces per recogniser call (chunks of a batch)."
     )
+
+    @property
+    def photo_decode_side(self) -> int:
+        """The long side a photo must keep when decoded: its largest detector pass."""
+        return max(self.detection_size, self.detail_max_side)
+
+    @property
+    def decode_limits(self) -> dict[str, int]:
+        """The caps every decode of untrusted bytes takes (decode_image, probe_image)."""
+        return {
+            "max_bytes": self.max_image_bytes,
+            "max_pixels": self.max_image_pixels,
+            "max_decoded_pixels": self.max_decoded_pixels,
+        }
 
 
 class EmbedderSettings(_Group):

@@ -25,10 +25,11 @@ from libs.common.face.engine import FaceEngine
 from libs.common.face.results import PhotoFaces
 from libs.common.imaging import (
     CorruptImageError,
+    DecodedImage,
     ImageError,
     ImageTooLargeError,
     UnsupportedImageError,
-    decode_image,
+    decode_reduced,
 )
 from libs.common.log import get_logger, request_id_from_headers
 from libs.common.runtime import Need
@@ -108,12 +109,13 @@ async def fetch(
     raise AssertionError("unreachable: attempts >= 1")
 
 
-def decode(data: bytes, face: FaceSettings) -> tuple[Image, float]:
-    """CPU-bound (run it in the pool): the image, and the ms it took, timed inside the pool so
-    that queueing for a thread is not counted as decoding."""
+def decode(data: bytes, face: FaceSettings) -> tuple[DecodedImage, float]:
+    """CPU-bound (run it in the pool): the image, reduced to the largest detector pass where
+    the format allows, and the ms it took, timed inside the pool so that queueing for a thread
+    is not counted as decoding."""
     begin = time.perf_counter()
     try:
-        image = decode_image(data, max_bytes=face.max_image_bytes, max_pixels=face.max_image_pixels)
+        image = decode_reduced(data, **face.decode_limits, long_side=face.photo_decode_side)
     except ImageError as exc:
         raise PhotoFault(_IMAGE_ERROR_KINDS.get(type(exc), "corrupt_image"), str(exc)) from exc
     return image, ms_since(begin)
@@ -136,6 +138,19 @@ def analyze(engine: FaceEngine, images: Sequence[Image]) -> list[PhotoFaces | Ph
                 log.exception("face engine failed")
                 results.append(PhotoFault("processing_error", repr(exc)))
         return results
+
+
+def balanced_chunks(sizes: Sequence[int], count: int) -> list[list[int]]:
+    """Indexes of `sizes` split into at most `count` groups of about equal total size (largest
+    first, each to the lightest group): how a batch's photos are shared between inference
+    workers, weighed by pixels, so that one worker does not get all the big photos."""
+    groups: list[list[int]] = [[] for _ in range(max(1, min(count, len(sizes))))]
+    totals = [0] * len(groups)
+    for index in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        lightest = totals.index(min(totals))
+        groups[lightest].append(index)
+        totals[lightest] += sizes[index]
+    return [sorted(group) for group in groups if group]
 
 
 async def store_indexed(

@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from libs.common.db.photos import WriteResult
+from libs.common.face.engine import FaceEngine
 from libs.common.face.results import PhotoFaces
+from libs.common.imaging import DecodedImage
 from libs.common.log import request_id_from_headers
 from libs.common.runtime import Runtime
 from services.embedder import steps
@@ -35,7 +37,7 @@ from services.embedder.steps import Image, Photo, PhotoFault, ms_since
 @dataclass(frozen=True)
 class Decoded:
     photo: Photo
-    image: Image
+    image: DecodedImage
     stage_ms: dict[str, float]
 
 
@@ -63,13 +65,32 @@ class EmbedderWorker:
             else:
                 decoded.append(result)
         engine = self.runtime.face_engine()
-        analyzed = await self.runtime.run_cpu(steps.analyze, engine, [d.image for d in decoded])
+        analyzed = await self._analyze(engine, [d.image.pixels for d in decoded])
         for item, faces in zip(decoded, analyzed, strict=True):
             if isinstance(faces, PhotoFault):
                 await self._fail(outcome, item.photo, faces)
             else:
-                await self._store(outcome, item, faces, engine.pack.id)
+                # Found on the reduced decode; stored in the photo's own pixels.
+                await self._store(outcome, item, faces.scaled(item.image.scale), engine.pack.id)
         return outcome
+
+    async def _analyze(
+        self, engine: FaceEngine, images: list[Image]
+    ) -> list[PhotoFaces | PhotoFault]:
+        """The batch's images shared between the inference workers (all cores by default),
+        each worker running one batched engine call on its share."""
+        chunks = steps.balanced_chunks([i.size for i in images], self.runtime.inference_workers)
+        parts = await asyncio.gather(
+            *(
+                self.runtime.run_inference(steps.analyze, engine, [images[i] for i in chunk])
+                for chunk in chunks
+            )
+        )
+        results: list[PhotoFaces | PhotoFault | None] = [None] * len(images)
+        for chunk, part in zip(chunks, parts, strict=True):
+            for index, result in zip(chunk, part, strict=True):
+                results[index] = result
+        return [r for r in results if r is not None]
 
     async def _fetch_and_decode(self, photo: Photo) -> Decoded | PhotoFault:
         start = time.perf_counter()

@@ -49,7 +49,7 @@ def check_image(data: bytes, face: FaceSettings) -> ImageInfo:
     """413 for too many bytes or pixels, 415 for what is not a supported image, 422 if corrupt;
     reads only the image header."""
     try:
-        return probe_image(data, max_bytes=face.max_image_bytes, max_pixels=face.max_image_pixels)
+        return probe_image(data, **face.decode_limits)
     except ImageError as exc:
         PHOTOS_REJECTED.labels(reason=_REJECTION_REASONS.get(type(exc), "corrupt_image")).inc()
         raise image_problem(exc) from exc

@@ -102,6 +102,10 @@ class FaceEngine:
         configured = self.settings.similarity_threshold
         return self.pack.threshold if configured is None else configured
 
+    def providers(self) -> list[str]:
+        """What runs the models (e.g. CPUExecutionProvider, OpenVINO-CPU-f32)."""
+        return self.detector.providers()
+
     def load(self) -> None:
         """Create both sessions and check the embedding dimension; fails fast at start-up."""
         self.detector.load()

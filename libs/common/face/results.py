@@ -33,6 +33,10 @@ class RejectedFace:
     reason: RejectReason
 
 
+def _scale_box(box: BBox, factor: float) -> BBox:
+    return (box[0] * factor, box[1] * factor, box[2] * factor, box[3] * factor)
+
+
 @dataclass(frozen=True, slots=True)
 class PhotoFaces:
     """Faces of one photo, largest first. Timings: detect / align / embed, in milliseconds
@@ -43,6 +47,26 @@ class PhotoFaces:
     width: int
     height: int
     timings_ms: dict[str, float]
+
+    def scaled(self, factor: float) -> PhotoFaces:
+        """The same faces in an image `factor` times larger (a photo decoded reduced, back in
+        its original pixels); embeddings and scores are unchanged."""
+        if factor == 1.0:
+            return self
+        faces = tuple(
+            Face(
+                _scale_box(f.bbox, factor),
+                tuple((x * factor, y * factor) for x, y in f.keypoints),
+                f.det_score,
+                f.embedding,
+            )
+            for f in self.faces
+        )
+        rejected = tuple(
+            RejectedFace(_scale_box(r.bbox, factor), r.det_score, r.reason) for r in self.rejected
+        )
+        width, height = round(self.width * factor), round(self.height * factor)
+        return PhotoFaces(faces, rejected, width, height, self.timings_ms)
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,8 +72,8 @@ async def test_s3_down_is_transient_not_the_photos_fault() -> None:
 
 def test_decode_gives_a_bgr_image_and_its_time() -> None:
     image, ms = steps.decode(plain_jpeg(64, 48, (255, 0, 0)), FaceSettings(_env_file=None))
-    assert image.shape == (48, 64, 3)
-    assert image[0, 0, 2] > 200 and image[0, 0, 0] < 50  # red, in BGR order
+    assert image.pixels.shape == (48, 64, 3) and image.scale == 1.0
+    assert image.pixels[0, 0, 2] > 200 and image.pixels[0, 0, 0] < 50  # red, in BGR order
     assert ms >= 0
 
 
@@ -87,7 +87,7 @@ def test_decode_gives_a_bgr_image_and_its_time() -> None:
     ],
 )
 def test_decode_faults_name_the_kind(data: bytes, kind: str) -> None:
-    face = FaceSettings(_env_file=None, max_image_pixels=10_000)
+    face = FaceSettings(_env_file=None, max_image_pixels=10_000, max_decoded_pixels=10_000)
     with pytest.raises(steps.PhotoFault) as caught:
         steps.decode(data, face)
     assert caught.value.kind == kind
@@ -157,3 +157,14 @@ def test_raw_records_take_one_record_or_a_batch() -> None:
     batch = raw_records([Consumed(), Consumed()])
     assert one == [RawRecord("t", 1, 5, b"k", b"", {"h": b"v"})]
     assert len(batch) == 2 and raw_records((Consumed(),)) == one
+
+
+def test_balanced_chunks_share_the_pixels_between_workers() -> None:
+    sizes = [100, 10, 90, 20, 50, 50]
+    chunks = steps.balanced_chunks(sizes, 2)
+    assert sorted(i for c in chunks for i in c) == list(range(6))  # every photo, once
+    totals = [sum(sizes[i] for i in c) for c in chunks]
+    assert totals == [160, 160]
+    assert sorted(map(len, steps.balanced_chunks(sizes, 10))) == [1] * 6  # one photo each
+    assert steps.balanced_chunks([5, 5], 1) == [[0, 1]]
+    assert steps.balanced_chunks([], 4) == []

@@ -5,6 +5,7 @@ publishes."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
@@ -139,3 +140,60 @@ async def test_the_handler_publishes_indexed_and_dlq_events(
     ]
     assert json.loads(failed[0].source.model_dump_json())["topic"] == kafka.topic_uploaded
     assert db.rows["p1"].status == "indexed"
+
+
+async def test_a_batch_is_shared_between_the_inference_workers(
+    db: FakePhotoDb, store: FakeObjectStore, engine: FakeEngine
+) -> None:
+    runtime = fake_runtime(store=store, engine=engine)
+    runtime.inference_workers = 2
+    records = [
+        stored_record(store, f"p{i}", plain_jpeg(64 + 8 * i, 48, (20 * i, 100, 50)), i)
+        for i in range(5)
+    ]
+    outcome = await EmbedderWorker(runtime).process_batch(records)
+    assert sorted(engine.batches) == [2, 3]  # two engine calls, one per worker
+    assert [e.photo_id for e, _ in outcome.indexed] == [f"p{i}" for i in range(5)]  # in order
+    assert all(db.rows[f"p{i}"].status == "indexed" for i in range(5))
+    runtime.close_pools()
+
+
+async def test_faces_are_stored_in_the_photos_own_pixels(
+    db: FakePhotoDb, store: FakeObjectStore, engine: FakeEngine
+) -> None:
+    """A 6000 px JPEG decodes at half size for the 2560 px pass; the fake engine finds its face
+    at (10, 10, 60, 60) of what it is given, which is (20, 20, 120, 120) of the photo."""
+    outcome = await EmbedderWorker(fake_runtime(store=store, engine=engine)).process_batch(
+        [stored_record(store, "big", plain_jpeg(6000, 4000), 0)]
+    )
+    assert [e.faces_indexed for e, _ in outcome.indexed] == [1]
+    stored = db.faces["big"]
+    assert stored.faces[0].bbox == (20, 20, 120, 120)
+    assert (stored.width, stored.height) == (6000, 4000)
+
+
+async def test_the_inference_workers_run_at_the_same_time(
+    db: FakePhotoDb, store: FakeObjectStore
+) -> None:
+    """Each worker's engine call waits at a barrier for the other: the batch only completes if
+    both run at once (on threads of their own, not one after the other)."""
+
+    class MeetingEngine(FakeEngine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.barrier = threading.Barrier(2, timeout=10)
+            self.threads: set[str] = set()
+
+        def analyze_batch(self, images):  # type: ignore[no-untyped-def]
+            self.threads.add(threading.current_thread().name)
+            self.barrier.wait()
+            return super().analyze_batch(images)
+
+    engine = MeetingEngine()
+    runtime = fake_runtime(store=store, engine=engine)
+    runtime.inference_workers = 2
+    records = [stored_record(store, f"p{i}", plain_jpeg(), i) for i in range(4)]
+    outcome = await EmbedderWorker(runtime).process_batch(records)
+    assert len(outcome.indexed) == 4
+    assert len(engine.threads) == 2 and all("inference" in t for t in engine.threads)
+    runtime.close_pools()
