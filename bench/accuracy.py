@@ -30,7 +30,7 @@ LIMIT = 1000  # the API's maximum; above every session indexed here
 CHECKED_SELFIES = 10
 
 
-def _similarities(
+def similarities(
     server: Server, session_id: str, selfies: list[bytes], photo_ids: list[str]
 ) -> tuple[np.ndarray[Any, np.dtype[np.float32]], list[int], float]:
     """Rows: selfies, columns: photos; -1 where not returned. Also the selfies with no face
@@ -108,7 +108,7 @@ def lfw_events_http(
     identities = sorted(protocol.selfies)
     selfies = [protocol.selfies[name].read_bytes() for name in identities]
     progress(f"A1: searching {len(selfies)} selfies")
-    similarity, no_face, default = _similarities(server, session_id, selfies, photo_ids)
+    similarity, no_face, default = similarities(server, session_id, selfies, photo_ids)
     scores = lfw_events.Scores(
         identities=identities,
         similarity=similarity,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -28,7 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-SUITES = ("accuracy", "pipeline", "load", "scale", "peer", "crowd", "vectors")
+SUITES = ("accuracy", "ep", "pipeline", "load", "scale", "peer", "crowd", "vectors")
 
 Dataset = Annotated[
     Path, typer.Option(help="LFW-layout dir (labels.csv) for LFW-Events and LFW selfies.")
@@ -96,11 +96,12 @@ def _run(
     keep: bool,
     save: bool,
     quick: bool = False,
+    sizes: Any = None,
 ) -> None:
     from bench.harness import open_bench
     from bench.suites import Sizes, run_all
 
-    sizes = Sizes()
+    sizes = sizes or Sizes()
     if quick:
         sizes = Sizes(
             pipeline_photos=24, scale_photos=24, load_photos=8, load_selfies=600,
@@ -140,6 +141,26 @@ _suite_command("pipeline", "end-to-end indexing photos/s beside the raw engine's
 _suite_command("load", "search under load with wrk, distinct and repeated selfies.")
 _suite_command("scale", "indexing photos/s with 2 embedder processes ÷ 1.")
 _suite_command("peer", "face_recognition (dlib) beside ours (runs the accuracy suite too).")
+
+
+@app.command("ep", help=_doc("ep", "EP-12 (or EP-24): camera-size photos, phone selfies."))
+def ep_command(
+    dataset: Dataset = LFW,
+    attendees: Annotated[int, typer.Option(help="Attendees drawn.")] = 80,
+    distractors: Annotated[int, typer.Option(help="Distractor identities.")] = 300,
+    photos: Annotated[int | None, typer.Option(help="Keep only the first N photos.")] = None,
+    ep24: Annotated[bool, typer.Option("--ep24", help="6000x4000 photos (EP-24).")] = False,
+    configured: Configured = False,
+    keep: Keep = False,
+    save: Save = True,
+) -> None:
+    from bench.protocols.event_photos import EpParams
+    from bench.suites import Sizes
+
+    params = EpParams.ep24 if ep24 else EpParams
+    chosen = params(attendees=attendees, distractors=distractors)
+    _run({"ep"}, dataset=dataset, group=GROUP, configured=configured, keep=keep, save=save,
+         sizes=Sizes(ep=chosen, ep_photos=photos))  # fmt: skip
 
 
 @app.command("crowd", help=_doc("crowd", "LFW-Crowd at T = 160 and 100 on the library."))

@@ -141,3 +141,49 @@ def p5(p: dict[str, Any]) -> Reading | None:
         f"{ratio:.2f} on LFW-Events; F1 {ours:.3f} vs {peer:.3f}",
         scope="LFW-Events only, not EP-12",
     )
+
+
+def _ep_scope(r: dict[str, Any]) -> str | None:
+    params = r.get("parameters", {})
+    reference = {"attendees": 80, "distractors": 300}
+    if any(params.get(k) != v for k, v in reference.items()):
+        return f"a smaller draw ({r['photos']} photos) than BENCHMARKS.md's example"
+    return None
+
+
+def a3(r: dict[str, Any]) -> Reading | None:
+    at = r.get("a3", {}).get("at_threshold")
+    if not at:
+        return None
+    return Reading(
+        {"precision": at["precision"], "recall": at["recall"]},
+        f"P {at['precision']:.4f}, R {at['recall']:.4f} at {at['threshold']:.2f} "
+        f"({r['photos']} photos, {r['a3']['selfies']} phone selfies)",
+        scope=_ep_scope(r),
+    )
+
+
+def p1_ep(r: dict[str, Any]) -> Reading | None:
+    p1 = r.get("p1")
+    if not p1 or not p1.get("ratio"):
+        return None
+    e2e = p1["end_to_end"]["photos_per_s"]
+    return Reading(
+        {"ratio": p1["ratio"]},
+        f"{p1['ratio']:.2f} = {e2e:.2f} ÷ ({p1['cores']} x {p1['raw_photos_per_s']:.2f}) on "
+        f"{r['protocol']} ({p1['backend']})",
+        scope=_ep_scope(r),
+    )
+
+
+def p6(r: dict[str, Any]) -> Reading | None:
+    b = r.get("p6_backends")
+    if not b:
+        return None
+    rates = b["photos_per_s"]
+    return Reading(
+        {"ratio": b["ratio"]},
+        f"{b['ratio']:.2f} = {rates['openvino']:.3f} ÷ {rates['onnxruntime']:.3f} photos/s "
+        f"({b['openvino_providers'][0]})",
+        scope=_ep_scope(r),
+    )

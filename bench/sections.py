@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench import goals, report
+from bench import goals, readings, report
 from bench.readings import cores, cores_text
 
 Results = dict[str, dict[str, Any]]
@@ -93,7 +93,8 @@ def pipeline(results: Results, images: set[str]) -> list[str]:
 
 def _p1_prose(results: Results, busy: float) -> list[str]:
     r = results["pipeline"]
-    check = goals.check_of("P1", results)
+    # P1 itself is measured on EP-12 (sections_ep.py); this is the same ratio on collages.
+    check = goals.Check(goals.BY_ID["P1"], readings.p1(r), cores(r))
     if check.reading is None:
         return []
     goal = check.goal.limit("ratio")

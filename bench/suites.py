@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import accuracy, crowd, data, load, peer, pipeline, report, vectors
+from bench import accuracy, crowd, data, event_photos, load, peer, pipeline, report, vectors
 from bench.harness import ALL_SERVER_ENV, Bench
+from bench.protocols.event_photos import EpParams
 
 Progress = Callable[[str], None]
 
@@ -26,6 +27,8 @@ class Sizes:
     """How much each suite does. The defaults are the full run's (≲ 30 min on 2 cores)."""
 
     events: data.EventsParams = field(default_factory=data.EventsParams)
+    ep: EpParams = field(default_factory=EpParams)
+    ep_photos: int | None = None  # None: the whole draw
     pipeline_photos: int = 96
     scale_photos: int = 96
     load_photos: int = 48
@@ -63,7 +66,7 @@ def run_all(
     progress: Progress,
     folder: Path = report.BENCH_DIR,
 ) -> Outcome:
-    """Run the chosen suites (accuracy, pipeline, load, scale, peer, crowd, vectors) in
+    """Run the chosen suites (accuracy, ep, pipeline, load, scale, peer, crowd, vectors) in
     order."""
     outcome = Outcome()
     have_lfw = data.lfw_available(dataset)
@@ -76,7 +79,7 @@ def run_all(
 
     if "peer" in suites and "accuracy" not in suites:
         suites = {*suites, "accuracy"}  # P5 compares with A1 of the same run
-    if suites & {"accuracy", "pipeline", "load"}:
+    if suites & {"accuracy", "ep", "pipeline", "load"}:
         with bench.serve("all", **ALL_SERVER_ENV) as server:
             if "accuracy" in suites:
                 if have_lfw:
@@ -93,6 +96,15 @@ def run_all(
                     )
                 else:
                     outcome.skipped["accuracy"] = f"no dataset at {dataset}"
+            if "ep" in suites:
+                if have_lfw:
+                    result = event_photos.run(
+                        bench, server, dataset=dataset, params=sizes.ep, limit=sizes.ep_photos,
+                        progress=progress,
+                    )  # fmt: skip
+                    done("ep", result)
+                else:
+                    outcome.skipped["ep"] = f"no dataset at {dataset}"
             if "pipeline" in suites:
                 photos = data.event_photos(dataset, sizes.pipeline_photos, sizes.events)
                 done("pipeline", pipeline.efficiency(bench, server, photos, progress))

@@ -9,7 +9,6 @@ process opens the union.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ import asyncpg
 from faststream.kafka import KafkaBroker
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from libs.common.cpu import cpu_cores
 from libs.common.db.pool import create_pool
 from libs.common.face.engine import FaceEngine
 from libs.common.log import get_logger
@@ -130,14 +130,6 @@ class Runtime:
     async def run_cpu(self, fn: Callable[..., T], *args: Any) -> T:
         """Run CPU-bound work (decoding, inference) off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
-
-
-def cpu_cores() -> int:
-    """Cores this process may run on (a container's CPU set, not the host's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def inference_workers(face: FaceSettings, engine: FaceEngine) -> int:

@@ -15,6 +15,7 @@ from typing import ClassVar, Generic, TypeVar
 
 import onnxruntime as ort
 
+from libs.common.cpu import cpu_cores
 from libs.common.face.openvino_session import OpenVinoSession, openvino_available
 from libs.common.face.session import ModelSession, OrtSession
 from libs.common.settings import FaceSettings
@@ -50,7 +51,10 @@ def default_session_factory(settings: FaceSettings) -> SessionFactory:
     `settings`."""
     threads = settings.intra_op_threads
     if backend_for(settings) == "openvino":
-        return lambda path: OpenVinoSession(path, precision=settings.precision, threads=threads)
+        streams = settings.inference_workers or cpu_cores()
+        return lambda path: OpenVinoSession(
+            path, precision=settings.precision, threads=threads, streams=streams
+        )
     return lambda path: OrtSession(path, providers=settings.providers, intra_op_threads=threads)
 
 

@@ -1,0 +1,55 @@
+"""The EP-12 section of docs/benchmarks.md: P6, P1, A3 and selfie time on camera-size input."""
+
+from __future__ import annotations
+
+from bench import goals
+from bench.sections import Results, missed, provenance
+
+
+def event_photos(results: Results, images: set[str]) -> list[str]:
+    r = results["ep"]
+    p6, p1, a3, sf = r["p6_backends"], r["p1"], r["a3"], r["selfies"]
+    e2e, ms = p1["end_to_end"], p1["stages"]["ms_per_photo"]
+    at = a3["at_threshold"]
+    lines = [
+        f"## {r['protocol']} — camera-size photos and phone selfies (A3, P1, P6)",
+        "",
+        provenance(r),
+        "",
+        f"{r['photos']} photos of {r['parameters']['canvas'][0]}x{r['parameters']['canvas'][1]} "
+        f"({r['photo_mb_mean']} MB mean, {r['pasted_faces']} pasted faces, "
+        f"{r['stored_rotated']} stored rotated with an EXIF tag), {a3['selfies']} 12 MP phone "
+        "selfies (../shared/BENCHMARKS.md, Event-Photo protocol).",
+        "",
+        "| run | photos/s |",
+        "|---|---|",
+        *(
+            f"| raw engine, one thread, {b} (rounds: {', '.join(map(str, runs))}) | "
+            f"{p6['photos_per_s'][b]} |"
+            for b, runs in p6["runs_photos_per_s"].items()
+        ),
+        f"| **P6** OpenVINO ÷ onnxruntime | **{p6['ratio']}** |",
+        f"| raw engine, one thread, as served ({p1['backend']}), mean of before/after | "
+        f"{p1['raw_photos_per_s']} |",
+        f"| end to end over HTTP (`all`, {p1['cores']} inference workers) | "
+        f"{e2e['photos_per_s']} |",
+        f"| **P1** end to end ÷ ({p1['cores']} x raw) | **{p1['ratio']}** |",
+        "",
+        "Embedder stages, mean ms per photo: "
+        + ", ".join(f"{k} {v}" for k, v in ms.items())
+        + f"; {e2e['failed']} failed.",
+        "",
+        f"A3 at the shipped threshold {at['threshold']}: precision {at['precision']:.4f}, "
+        f"recall {at['recall']:.4f} (tp {at['tp']}, fp {at['fp']}, fn {at['fn']}); "
+        f"{len(a3['selfies_without_face'])} selfies without a face.",
+        "",
+        f"Selfie time on one thread ({sf['backend']}), decode + detect + embed, median ms: "
+        f"12 MP phone {sf['phone_12mp']['ms_median']}, 720 px {sf['phone_720px']['ms_median']}, "
+        f"250 px LFW {sf['lfw_250px']['ms_median']}.",
+        "",
+    ]
+    for goal_id in ("A3", "P1", "P6"):
+        check = goals.check_of(goal_id, results)
+        if check.met is False:
+            lines += [missed(check), ""]
+    return lines
