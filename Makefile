@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test-tools run test test-slow lint format bench clean-state help
+.PHONY: install install-gpu test-tools run test test-slow lint format bench clean-state help
 
 help:
 	@echo "make run        start the embedded stack and the services (Ctrl-C stops everything)"
@@ -14,6 +14,7 @@ help:
 	@echo "make lint       ruff (lint + format check) and mypy"
 	@echo "make format     apply ruff formatting and safe fixes"
 	@echo "make bench      every benchmark suite (~20-30 min), then docs/benchmarks.md"
+	@echo "make install-gpu  onnxruntime's CUDA build (then: python -m bench.gpu_check)"
 
 # The virtualenv is (re)built when the dependency pins change.
 $(STAMP): pyproject.toml requirements/constraints.txt
@@ -23,6 +24,13 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	@touch $@
 
 install: $(STAMP)
+
+# NVIDIA GPUs: onnxruntime's CUDA build in place of the CPU one (both are the `onnxruntime`
+# module, so one replaces the other; insightface's requirement on `onnxruntime` then reads as
+# unmet to `pip check`, harmlessly). FACE_BACKEND=auto then runs onnxruntime on CUDA.
+install-gpu: install
+	$(BIN)/python -m pip uninstall -y onnxruntime
+	$(BIN)/python -m pip install --no-deps -c requirements/constraints.txt onnxruntime-gpu
 
 # Debian tools some tests use (docker-compose, promtool, chromium, ab, wrk); see the script.
 test-tools:

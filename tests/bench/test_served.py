@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from bench import accuracy, data, load, pipeline, report, wrk
+from bench import accuracy, data, event_photos, load, pipeline, report, wrk
 from bench.harness import ALL_SERVER_ENV, SWEEP_FLOOR, Bench, Server
+from bench.protocols.event_photos import EpParams
 from tests.bench.conftest import LFW, TINY, needs_lfw
 
 
@@ -79,3 +80,17 @@ def test_search_under_load(bench: Bench, server: Server, collected: dict[str, An
         assert run["p50_ms"] <= run["p95_ms"] <= run["p99_ms"] <= run["max_ms"]
     assert level["cached"]["cache_hits"] > 0
     collected["load"] = result
+
+
+@needs_lfw
+def test_event_photos_through_http(bench: Bench, server: Server, collected: dict[str, Any]) -> None:
+    params = EpParams(attendees=4, distractors=4)
+    result = event_photos.run(bench, server, dataset=LFW, params=params, limit=2, progress=print)
+    assert result["photos"] == 2 and result["protocol"] == "EP-12"
+    assert result["p1"]["end_to_end"]["indexed"] == 2
+    assert result["p1"]["ratio"] > 0 and result["p6_backends"]["ratio"] > 0
+    assert set(result["p6_backends"]["photos_per_s"]) == {"onnxruntime", "openvino"}
+    for key in ("precision", "recall"):
+        assert _probability(result["a3"]["at_threshold"][key])
+    assert result["selfies"]["phone_12mp"]["ms_median"] > 0
+    collected["ep"] = result

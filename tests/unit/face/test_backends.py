@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from libs.common.face import FaceEngine, openvino_session
+from libs.common.face import FaceEngine, base, openvino_session
 from libs.common.face.base import backend_for
 from libs.common.settings import FaceSettings
 
@@ -67,13 +67,18 @@ def test_openvino_finds_the_same_faces_with_the_same_embeddings(
     assert min(cosines) >= 0.99
 
 
-def test_auto_picks_openvino_on_a_cpu_and_onnxruntime_when_asked() -> None:
+@pytest.mark.parametrize(("native", "expected"), [(True, "openvino"), (False, "onnxruntime")])
+def test_auto_picks_openvino_where_the_cpu_has_bf16(
+    monkeypatch: pytest.MonkeyPatch, native: bool, expected: str
+) -> None:
+    monkeypatch.setattr(base, "native_bf16", lambda: native)
     cpu = FaceSettings(_env_file=None, providers=["CPUExecutionProvider"])
-    assert backend_for(cpu) == "openvino"
+    assert backend_for(cpu) == expected
     assert backend_for(cpu.model_copy(update={"backend": "onnxruntime"})) == "onnxruntime"
+    assert backend_for(cpu.model_copy(update={"backend": "openvino"})) == "openvino"
     # CUDA is not in this onnxruntime build: asking for it first still means the CPU.
     gpu_first = FaceSettings(_env_file=None, providers=["CUDAExecutionProvider"])
-    assert backend_for(gpu_first) == "openvino"
+    assert backend_for(gpu_first) == expected
 
 
 @pytest.mark.parametrize(("native", "expected"), [(True, "bf16"), (False, "f32")])
