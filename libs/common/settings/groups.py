@@ -1,0 +1,253 @@
+"""The settings groups of the servers and services (APP, HTTP, POSTGRES, REDIS, S3, KAFKA,
+EMBEDDER, SEARCH, FACEPASS stack); the face engine's are in face.py."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    Field,
+    SecretStr,
+    field_validator,
+)
+from pydantic_settings import SettingsConfigDict
+
+from libs.common.settings.base import CsvSecrets, CsvStrings, _Group
+
+
+class AppSettings(_Group):
+    """Process-wide settings (no prefix, as in the seed's `.env`)."""
+
+    app_name: str = "FacePass"
+    app_version: str = "2.0.0"
+    debug: bool = False
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    api_keys: CsvSecrets = Field(
+        default_factory=list,
+        description="Comma-separated keys accepted in X-API-Key for index/status/erase routes.",
+    )
+    cors_origins: CsvStrings = Field(default_factory=list)
+    session_retention_days: int = Field(
+        default=0,
+        ge=0,
+        description="Erase sessions (rows, vectors, photos) this many days after they were "
+        "created; 0 keeps them until erased. A session's own expires_at always applies.",
+    )
+    retention_check_s: int = Field(
+        default=3600, ge=1, description="How often the retention job looks for expired sessions."
+    )
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_long_enough(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for key in value:
+            if len(key.get_secret_value()) < 8:
+                raise ValueError("every API key must be at least 8 characters")
+        return value
+
+
+class HttpSettings(_Group):
+    """Where the HTTP services listen (FACEPASS_HOST / FACEPASS_PORT)."""
+
+    model_config = SettingsConfigDict(env_prefix="FACEPASS_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+
+class PostgresSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix="POSTGRES_")
+
+    user: str = "facepass"
+    password: SecretStr = SecretStr("facepass")
+    db: str = "facepass_vector"
+    host: str = "127.0.0.1"
+    port: int = Field(default=5432, ge=1, le=65535)
+    pool_min_size: int = Field(default=1, ge=0)
+    pool_max_size: int = Field(default=10, ge=1)
+
+    def dsn(self, driver: str = "postgresql") -> str:
+        """Connection URL; contains the password, so never log it."""
+        password = self.password.get_secret_value()
+        return f"{driver}://{self.user}:{password}@{self.host}:{self.port}/{self.db}"
+
+
+class RedisSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix="REDIS_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=6379, ge=1, le=65535)
+    db: int = Field(default=0, ge=0, le=15)
+    password: SecretStr | None = None
+
+
+class S3Settings(_Group):
+    model_config = SettingsConfigDict(env_prefix="S3_")
+
+    endpoint: str = "http://127.0.0.1:8333"
+    access_key: SecretStr = SecretStr("facepass")
+    secret_key: SecretStr = SecretStr("facepass-secret")
+    bucket: str = "facepass-images"
+    region: str = "us-east-1"
+    public_endpoint: str | None = Field(
+        default=None,
+        description="Base URL browsers reach S3 at, for the presigned photo links in search "
+        "results (e.g. a proxy on the venue LAN); unset = S3_ENDPOINT.",
+    )
+
+    @field_validator("endpoint", "public_endpoint")
+    @classmethod
+    def _endpoint_is_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("must be an http(s) URL such as http://127.0.0.1:8333")
+        return value.rstrip("/")
+
+    @property
+    def link_endpoint(self) -> str:
+        """Where presigned links point: S3_PUBLIC_ENDPOINT, else S3_ENDPOINT."""
+        return self.public_endpoint or self.endpoint
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.endpoint).hostname or ""
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.endpoint)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+class KafkaSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix="KAFKA_")
+
+    bootstrap: str = "127.0.0.1:9092"
+    topic_uploaded: str = "facepass.photos.uploaded.v1"
+    topic_indexed: str = "facepass.photos.indexed.v1"
+    topic_dlq: str = "facepass.photos.dlq.v1"
+    partitions: int = Field(
+        default=12, ge=1, description="Partitions of the uploaded topic: the most embedders."
+    )
+    consumer_group: str = "facepass-embedder"
+    enable_idempotence: bool = Field(
+        default=False, description="Idempotent producer; the embedded tansu broker lacks it."
+    )
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _bootstrap_has_port(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError("must be host:port[,host:port...] such as 127.0.0.1:9092")
+        return value
+
+    @property
+    def first_host(self) -> str:
+        return self.bootstrap.split(",")[0].rpartition(":")[0]
+
+    @property
+    def first_port(self) -> int:
+        return int(self.bootstrap.split(",")[0].rpartition(":")[2])
+
+
+class EmbedderSettings(_Group):
+    """The embedder consumer group (EMBEDDER_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="EMBEDDER_")
+
+    batch_size: int = Field(default=16, ge=1, le=500, description="Most records per batch.")
+    batch_wait_ms: int = Field(
+        default=200, ge=1, description="How long a poll waits to fill a batch."
+    )
+    download_concurrency: int = Field(default=8, ge=1, description="Parallel S3 fetches.")
+    missing_object_attempts: int = Field(
+        default=3, ge=1, description="Fetches of a missing S3 object before it goes to the DLQ."
+    )
+    retry_max_s: float = Field(
+        default=30.0, gt=0, description="Longest back-off between retries of a failed batch."
+    )
+
+
+class SearchSettings(_Group):
+    """The search API and the limits of every public route (SEARCH_*, RATE_LIMIT_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="SEARCH_")
+
+    default_limit: int = Field(default=100, ge=1, le=1000)
+    min_threshold: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="Lowest threshold a caller may ask for: lower ones would list strangers.",
+    )
+    cache_ttl_s: int = Field(default=300, ge=0, description="0 turns the result cache off.")
+    url_expires_s: int = Field(default=3600, ge=60, description="Presigned photo URL lifetime.")
+    rate_limit_per_minute: int = Field(
+        default=60, ge=0, description="Searches per client IP per minute; 0 = no limit."
+    )
+    keyed_rate_limit_per_minute: int = Field(
+        default=1200,
+        ge=0,
+        validation_alias="RATE_LIMIT_API_KEY_PER_MINUTE",
+        description="Requests per API key per minute on keyed routes; 0 = no limit.",
+    )
+    trusted_proxies: CsvStrings = Field(
+        default_factory=list,
+        validation_alias="TRUSTED_PROXIES",
+        description="Proxy addresses/CIDRs whose X-Forwarded-For is believed.",
+    )
+    matrix_min_faces: int = Field(
+        default=20_000,
+        ge=0,
+        description="Sessions with this many faces or more are searched in memory (an exact "
+        "matrix product) instead of by an SQL scan; 0 = always SQL.",
+    )
+    matrix_memory_mb: int = Field(
+        default=1024,
+        ge=0,
+        description="Memory per search process for in-memory sessions (~2 kB per face); the "
+        "least recently searched session is dropped first. A load briefly needs about twice "
+        "the session's size.",
+    )
+    matrix_refresh_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Least time between two loads of one session (a session being indexed "
+        "changes all the time; until its reload it is searched by SQL).",
+    )
+    cache_secret: SecretStr | None = Field(
+        default=None,
+        description="Key of the keyed hash of selfies in cache keys; unset = one generated "
+        "and shared through Redis.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
+        return value
+
+
+class StackSettings(_Group):
+    """The embedded real stack of `facepass up`."""
+
+    model_config = SettingsConfigDict(env_prefix="FACEPASS_")
+
+    state_dir: Path = Path(".facepass")
+    embedded: Literal["auto", "none"] = Field(
+        default="auto",
+        description="auto: start an embedded server for every dependency whose host is "
+        "loopback; none: start nothing (all servers are external).",
+    )
+    start_timeout_s: float = Field(default=60.0, gt=0)
+    demo: bool = Field(
+        default=True,
+        description="facepass up indexes a demo session from the packaged sample photos.",
+    )
