@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from libs.common.settings import Settings
-from tests.browser.helpers import RATE_LIMIT
+from tests.support.browser import RATE_LIMIT
 from tests.support.data import REPO
 from tests.support.kafka import Topics
 from tests.support.processes import ServerProcess, facepass_serve

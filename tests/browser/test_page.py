@@ -14,7 +14,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.browser.helpers import RATE_LIMIT, T1_LEFT, index_photos, uid
+from tests.support.browser import RATE_LIMIT, T1_LEFT, index_photos, uid
 from tests.support.data import T1, TOM_HANKS, jpeg_bytes, shared_group_dir
 from tests.support.processes import ServerProcess
 

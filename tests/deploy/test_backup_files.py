@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from facepass.backup import BackupError, backup_name, pg_tool, prune_backups
-from tests.deploy.support import DEPLOY, need_tool
+from tests.support.deploy import DEPLOY, need_tool
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 DAY = 86400

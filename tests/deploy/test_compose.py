@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.support import REPO, need_tool, setting_names
+from tests.support.deploy import REPO, need_tool, setting_names
 
 COMPOSE = REPO / "docker-compose.yml"
 #: Settings that only the embedded stack of `facepass up` reads: containers do not need them.

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from tests.deploy.support import (
+from tests.support.deploy import (
     DEPLOY,
     EXPORTER_METRICS,
     PROMETHEUS_METRICS,

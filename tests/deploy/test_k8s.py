@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.deploy.support import DEPLOY, load_yaml_docs, setting_names
+from tests.support.deploy import DEPLOY, load_yaml_docs, setting_names
 
 K8S = DEPLOY / "k8s"
 MANIFESTS = sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")

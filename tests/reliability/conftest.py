@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from libs.common.settings import Settings
-from tests.reliability.support import Topics
 from tests.support.processes import ServerProcess, facepass_serve
+from tests.support.reliability import Topics
 
 ALLOWED_ORIGIN = "https://photos.allowed.example"
 

@@ -25,7 +25,8 @@ import pytest
 
 from libs.common.events import ObjectRef, PhotoUploaded
 from libs.common.settings import Settings
-from tests.reliability.support import (
+from tests.support.processes import facepass_serve
+from tests.support.reliability import (
     SmallPhoto,
     Topics,
     committed_total,
@@ -39,7 +40,6 @@ from tests.reliability.support import (
     uid,
     wait_for,
 )
-from tests.support.processes import facepass_serve
 
 
 def _publish(stack: Settings, topics: Topics, session: str, photos: list[SmallPhoto]) -> None:

@@ -26,9 +26,9 @@ import httpx
 import pytest
 
 from libs.common.settings import Settings
-from tests.reliability.support import index, search, uid, wait_indexed
 from tests.support.data import T1, TOM_HANKS, jpeg_bytes
 from tests.support.processes import facepass_serve
+from tests.support.reliability import index, search, uid, wait_indexed
 
 pytestmark = [
     pytest.mark.slow,

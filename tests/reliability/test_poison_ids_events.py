@@ -14,8 +14,10 @@ from typing import Any
 import httpx
 
 from libs.common.settings import Settings
-from tests.reliability import images
-from tests.reliability.support import (
+from tests.support import bad_images as images
+from tests.support.data import T1, TOM_HANKS, jpeg_bytes
+from tests.support.processes import ServerProcess
+from tests.support.reliability import (
     KEY,
     Topics,
     db,
@@ -31,8 +33,6 @@ from tests.reliability.support import (
     wait_for,
     wait_indexed,
 )
-from tests.support.data import T1, TOM_HANKS, jpeg_bytes
-from tests.support.processes import ServerProcess
 
 VALID_ID = "^[A-Za-z0-9][A-Za-z0-9._:-]*$"
 

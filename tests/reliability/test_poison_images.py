@@ -11,8 +11,10 @@ from collections.abc import Callable
 import pytest
 
 from libs.common.settings import Settings
-from tests.reliability import images
-from tests.reliability.support import (
+from tests.support import bad_images as images
+from tests.support.data import TOM_HANKS, jpeg_bytes
+from tests.support.processes import ServerProcess
+from tests.support.reliability import (
     KEY,
     faces_per_photo,
     http_client,
@@ -23,8 +25,6 @@ from tests.reliability.support import (
     uid,
     wait_indexed,
 )
-from tests.support.data import TOM_HANKS, jpeg_bytes
-from tests.support.processes import ServerProcess
 
 TOO_LARGE = "/problems/image-too-large"
 VALID_ID = "^[A-Za-z0-9][A-Za-z0-9._:-]*$"

@@ -24,7 +24,9 @@ import pytest
 from facepass.bootstrap import prepare_dependencies
 from libs.common.settings import Settings
 from libs.stack.stack import EmbeddedStack
-from tests.reliability.support import (
+from tests.support.data import TOM_HANKS, jpeg_bytes
+from tests.support.processes import ServerProcess, facepass_serve
+from tests.support.reliability import (
     KEY,
     StackFaults,
     expected_faces,
@@ -36,8 +38,6 @@ from tests.reliability.support import (
     uid,
     wait_for,
 )
-from tests.support.data import TOM_HANKS, jpeg_bytes
-from tests.support.processes import ServerProcess, facepass_serve
 from tests.support.stack import stack_settings
 
 #: The dependency names health reports (libs/common/runtime.py Need) per embedded server.

@@ -18,9 +18,11 @@ from PIL import Image, ImageOps
 
 from libs.common.settings import Settings
 from libs.stack.servers import PostgresServer
-from tests.reliability import images
 from tests.reliability.conftest import ALLOWED_ORIGIN
-from tests.reliability.support import (
+from tests.support import bad_images as images
+from tests.support.data import T1, TOM_HANKS
+from tests.support.processes import ServerProcess
+from tests.support.reliability import (
     db,
     encode,
     index,
@@ -33,8 +35,6 @@ from tests.reliability.support import (
     uid,
     wait_indexed,
 )
-from tests.support.data import T1, TOM_HANKS
-from tests.support.processes import ServerProcess
 
 # --- selfies are never persisted ------------------------------------------------------------
 

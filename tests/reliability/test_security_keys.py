@@ -12,8 +12,10 @@ import pytest
 
 from libs.common.http import auth
 from libs.common.settings import Settings
-from tests.reliability import images
-from tests.reliability.support import (
+from tests.support import bad_images as images
+from tests.support.data import T1
+from tests.support.processes import API_KEY, ServerProcess
+from tests.support.reliability import (
     KEY,
     db,
     index,
@@ -23,8 +25,6 @@ from tests.reliability.support import (
     uid,
     wait_indexed,
 )
-from tests.support.data import T1
-from tests.support.processes import API_KEY, ServerProcess
 
 WRONG_KEYS = [
     "wrong-key-000000",

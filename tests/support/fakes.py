@@ -84,6 +84,8 @@ class FakePhotoDb:
     #: Raised by every call, e.g. OSError: the database is down.
     down: BaseException | None = None
     matches: list[PhotoMatch] = field(default_factory=list)
+    #: Sessions past their retention (what expired_sessions answers until they are erased).
+    expired: set[str] = field(default_factory=set)
 
     def _check(self) -> None:
         if self.down is not None:
@@ -159,7 +161,12 @@ class FakePhotoDb:
             del self.rows[photo_id]
             self.faces.pop(photo_id, None)
         self.sessions.pop(session_id, None)
+        self.expired.discard(session_id)
         return len(gone)
+
+    async def expired_sessions(self, conn: Any, retention_days: int, limit: int = 100) -> list[str]:
+        self._check()
+        return sorted(self.expired)[:limit]
 
     async def session_version(self, conn: Any, session_id: str) -> datetime | None:
         self._check()
@@ -174,7 +181,7 @@ class FakePhotoDb:
         """Put these methods in place of libs/common/db's functions for this test."""
         for name in (
             "photo_transaction", "get_photo", "record_queued", "record_indexed",
-            "record_failed", "erase_photo", "erase_session",
+            "record_failed", "erase_photo", "erase_session", "expired_sessions",
         ):  # fmt: skip
             monkeypatch.setattr(photos, name, getattr(self, name))
         monkeypatch.setattr(faces_db, "session_version", self.session_version)

@@ -9,8 +9,8 @@ import zlib
 
 from PIL import Image
 
-from tests.reliability.support import encode
 from tests.support.data import T1, TOM_HANKS
+from tests.support.reliability import encode
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:

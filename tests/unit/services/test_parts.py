@@ -1,0 +1,119 @@
+"""The services' smaller parts without servers: the in-memory session matrix against brute
+force, the search cache over a dict, the page's security headers, retention, the lag gauge and
+the publisher ingest declares."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pytest
+from faststream.kafka import KafkaBroker
+from pgvector import Vector
+
+from libs.common.db.faces import SessionFaces
+from libs.common.kafka import PartitionLag
+from libs.common.metrics import CONSUMER_LAG
+from services.embedder import lag
+from services.ingest.publishing import declare_uploaded_publisher
+from services.ingest.retention import erase_expired
+from services.search_api.cache import CacheKeyParts, SearchCache
+from services.search_api.matrices import SessionMatrix
+from services.search_api.schemas import MatchedFace, QueryFace, SearchResponse, SearchResult
+from services.search_api.web.pages import content_security_policy, origin_of
+from tests.support.fakes import FakeObjectStore, FakePhotoDb, fake_runtime
+
+
+def test_the_session_matrix_answers_what_brute_force_answers() -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((300, 16)).astype(np.float32)
+    photo_ids = [f"p{i % 40:02d}" for i in range(300)]
+    faces = SessionFaces(datetime.now(UTC), photo_ids, [[i, i, i + 1, i + 1] for i in range(300)],
+                         [Vector(v) for v in vectors])  # fmt: skip
+    matrix = SessionMatrix.build(faces)
+    query = rng.standard_normal(16).astype(np.float32)
+    found = matrix.search(query, threshold=0.1, limit=15)
+
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    sims = unit @ (query / np.linalg.norm(query))
+    best: dict[str, tuple[float, int]] = {}
+    for i, photo in enumerate(photo_ids):
+        if sims[i] >= 0.1 and (photo not in best or sims[i] > best[photo][0]):
+            best[photo] = (float(sims[i]), i)
+    expected = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))[:15]
+    assert [m.photo_id for m in found] == [photo for photo, _ in expected]
+    for match, (_, (sim, index)) in zip(found, expected, strict=True):
+        assert match.similarity == pytest.approx(sim, abs=1e-5)
+        assert match.bbox == [index, index, index + 1, index + 1]
+
+
+class DictRedis:
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    async def set(self, key: str, value: Any, ex: int | None = None, nx: bool = False) -> None:
+        if not (nx and key in self.data):
+            self.data[key] = value.encode() if isinstance(value, str) else value
+
+    async def get(self, key: str) -> Any:
+        return self.data.get(key)
+
+
+async def test_the_cache_keeps_the_answer_and_never_the_selfie() -> None:
+    redis = DictRedis()
+    cache = SearchCache(redis, ttl_s=60, secret=None)  # type: ignore[arg-type]
+    parts = CacheKeyParts("s1", datetime.now(UTC), 0.4, 10, "pack@1")
+    selfie = b"\xff\xd8 selfie bytes"
+    key = await cache.key(selfie, parts)
+    answer = SearchResponse("s1", [SearchResult("p1", 0.9, MatchedFace([1, 2, 3, 4]), "u")],
+                            QueryFace([0, 0, 9, 9], 0.99, 1), 0.4, 12.0)  # fmt: skip
+    await cache.put(key, answer)
+    assert await cache.get(key) == answer
+    assert all(selfie not in v for v in redis.data.values())
+    other = await cache.key(selfie, CacheKeyParts("s1", datetime.now(UTC), 0.5, 10, "pack@1"))
+    assert other != key and await cache.get(other) is None
+    redis.data[key] = b"{not the answer}"
+    assert await cache.get(key) is None  # an unreadable entry is a miss, not an error
+
+
+def test_the_page_may_load_photos_only_from_the_s3_origin() -> None:
+    origin = origin_of("https://user:pw@photos.example:9000/bucket/key?sig=1")
+    assert origin == "https://photos.example:9000"
+    policy = content_security_policy(origin)
+    assert "default-src 'none'" in policy and f"img-src 'self' blob: data: {origin}" in policy
+
+
+async def test_retention_erases_every_expired_session(
+    db: FakePhotoDb, store: FakeObjectStore
+) -> None:
+    db.expired = {"old-1", "old-2"}
+    store.objects[(store.bucket, "sessions/old-1/photos/p/1")] = b"x"
+    store.objects[(store.bucket, "sessions/kept/photos/p/1")] = b"y"
+    assert await erase_expired(fake_runtime(store=store)) == ["old-1", "old-2"]
+    assert store.keys() == ["sessions/kept/photos/p/1"]
+
+
+async def test_the_lag_job_sets_the_gauge(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def rows(*args: Any) -> list[PartitionLag]:
+        return [PartitionLag(partition=3, committed=10, end=17)]
+
+    async def stop(_: float) -> None:
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr(lag, "consumer_lag", rows)
+    monkeypatch.setattr(lag.asyncio, "sleep", stop)
+    runtime = fake_runtime()
+    with pytest.raises(asyncio.CancelledError):
+        await lag.report_lag(runtime)
+    topic = runtime.settings.kafka.topic_uploaded
+    assert CONSUMER_LAG.labels(topic, "3")._value.get() == 7
+
+
+async def test_ingest_declares_what_it_publishes() -> None:
+    broker = KafkaBroker("127.0.0.1:1")
+    runtime = fake_runtime(broker=broker)
+    assert broker.publishers == []
+    await declare_uploaded_publisher(runtime)
+    assert [p.topic for p in broker.publishers] == [runtime.settings.kafka.topic_uploaded]
