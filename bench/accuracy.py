@@ -52,6 +52,28 @@ def similarities(
     return similarity, no_face, default
 
 
+def scored(
+    identities: list[str],
+    similarity: np.ndarray[Any, np.dtype[np.float32]],
+    no_face: list[int],
+    truth: list[frozenset[str]],
+    run: IndexRun,
+    threshold: float,
+    parameters: dict[str, Any],
+) -> dict[str, Any]:
+    """The LFW-Events report of searches made over HTTP (`similarities`) against a session
+    indexed over HTTP (`run`), with `truth` per photo."""
+    scores = lfw_events.Scores(
+        identities=identities,
+        similarity=similarity,
+        relevant=np.array([[n in t for t in truth] for n in identities], dtype=bool),
+        selfies_without_face=[identities[i] for i in no_face],
+        photos_faces=sum(int(e.get("faces_indexed", 0)) for e in run.indexed.values()),
+    )
+    model = next((str(e.get("model_id")) for e in run.indexed.values()), "unknown")
+    return lfw_events.report(scores, threshold=threshold, parameters=parameters, pack_id=model)
+
+
 def _server_filter_agrees(
     server: Server,
     session_id: str,
@@ -109,17 +131,7 @@ def lfw_events_http(
     selfies = [protocol.selfies[name].read_bytes() for name in identities]
     progress(f"A1: searching {len(selfies)} selfies")
     similarity, no_face, default = similarities(server, session_id, selfies, photo_ids)
-    scores = lfw_events.Scores(
-        identities=identities,
-        similarity=similarity,
-        relevant=np.array([[n in t for t in protocol.truth] for n in identities], dtype=bool),
-        selfies_without_face=[identities[i] for i in no_face],
-        photos_faces=sum(int(e.get("faces_indexed", 0)) for e in run.indexed.values()),
-    )
-    model = next((str(e.get("model_id")) for e in run.indexed.values()), "unknown")
-    result = lfw_events.report(
-        scores, threshold=default, parameters=params.as_dict(), pack_id=model
-    )
+    result = scored(identities, similarity, no_face, protocol.truth, run, default, params.as_dict())
     result["shipped_threshold"] = default
     result["server_filter_check"] = _server_filter_agrees(
         server, session_id, selfies, photo_ids, similarity, default

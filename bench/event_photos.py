@@ -23,9 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from bench.accuracy import similarities
+from bench.accuracy import scored, similarities
 from bench.client import IndexRun, index_photos, unique
 from bench.harness import SWEEP_FLOOR, Bench, Server
 from bench.pipeline import stage_breakdown
@@ -144,16 +142,7 @@ def run(
     similarity, no_face, default = similarities(
         server, session_id, [ep.selfies[n] for n in identities], photo_ids
     )
-    scores = lfw_events.Scores(
-        identities=identities,
-        similarity=similarity,
-        relevant=np.array([[n in t for t in ep.truth] for n in identities], dtype=bool),
-        selfies_without_face=[identities[i] for i in no_face],
-        photos_faces=sum(int(e.get("faces_indexed", 0)) for e in indexed.indexed.values()),
-    )
-    model = next((str(e.get("model_id")) for e in indexed.indexed.values()), "unknown")
-    accuracy = lfw_events.report(scores, threshold=default, parameters=params.as_dict(),
-                                 pack_id=model)  # fmt: skip
+    accuracy = scored(identities, similarity, no_face, ep.truth, indexed, default, params.as_dict())
     accuracy["protocol"] = params.name
     accuracy.pop("sweep")
     progress("selfie times")

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.protocols.lfw_events import read_labels
+from bench.protocols.lfw_events import draw, read_labels
 
 ORIENTATION = 0x0112
 
@@ -111,17 +111,9 @@ def build(dataset_dir: Path, params: EpParams, *, limit: int | None = None) -> E
     """The draw; `limit` keeps only the first photos (and the attendees in them)."""
     labels = read_labels(dataset_dir)
     rng = random.Random(params.seed)  # noqa: S311 - a reproducible draw, not a secret
-    attendees = sorted(name for name, paths in labels.items() if len(paths) >= 3)
-    rng.shuffle(attendees)
-    attendees = attendees[: params.attendees]
-    distractors = sorted(name for name, paths in labels.items() if len(paths) <= 2)
-    rng.shuffle(distractors)
-    distractors = distractors[: params.distractors]
-    images: list[tuple[Path, str | None]] = []
-    for name in attendees:
-        images += [(path, name) for path in labels[name][1 : params.cap]]
-    images += [(labels[name][0], None) for name in distractors]
-    rng.shuffle(images)
+    attendees, images = draw(
+        labels, rng, max_ids=params.attendees, cap=params.cap, n_distractors=params.distractors
+    )
 
     photos: list[bytes] = []
     truth: list[frozenset[str]] = []

@@ -52,23 +52,37 @@ def read_labels(dataset_dir: Path) -> dict[str, list[Path]]:
     return {name: sorted(paths, key=lambda p: p.name) for name, paths in images.items()}
 
 
-def build_protocol(
-    dataset_dir: Path, *, seed: int, max_ids: int, cap: int, n_distractors: int
-) -> Protocol:
-    labels = read_labels(dataset_dir)
-    rng = random.Random(seed)  # noqa: S311 - a reproducible draw, not a secret
+def draw(
+    labels: dict[str, list[Path]],
+    rng: random.Random,
+    *,
+    max_ids: int,
+    cap: int,
+    n_distractors: int,
+) -> tuple[list[str], list[tuple[Path, str | None]]]:
+    """BENCHMARKS.md's draw, shared by LFW-Events and Event-Photo: attendees (>= 3 images) and
+    distractors (1-2 images) in seeded shuffle order; returns the attendees and their
+    appearances (images after the first, up to `cap`) with one image of each distractor
+    (identity None), shuffled by the same generator."""
     attendees = sorted(name for name, paths in labels.items() if len(paths) >= 3)
     rng.shuffle(attendees)
     attendees = attendees[:max_ids]
     distractors = sorted(name for name, paths in labels.items() if len(paths) <= 2)
     rng.shuffle(distractors)
-    distractors = distractors[:n_distractors]
-
-    tiles: list[tuple[Path, str | None]] = []
+    images: list[tuple[Path, str | None]] = []
     for name in attendees:
-        tiles += [(path, name) for path in labels[name][1:cap]]
-    tiles += [(labels[name][0], None) for name in distractors]
-    rng.shuffle(tiles)
+        images += [(path, name) for path in labels[name][1:cap]]
+    images += [(labels[name][0], None) for name in distractors[:n_distractors]]
+    rng.shuffle(images)
+    return attendees, images
+
+
+def build_protocol(
+    dataset_dir: Path, *, seed: int, max_ids: int, cap: int, n_distractors: int
+) -> Protocol:
+    labels = read_labels(dataset_dir)
+    rng = random.Random(seed)  # noqa: S311 - a reproducible draw, not a secret
+    attendees, tiles = draw(labels, rng, max_ids=max_ids, cap=cap, n_distractors=n_distractors)
 
     collages: list[bytes] = []
     truth: list[frozenset[str]] = []
