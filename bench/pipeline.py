@@ -25,6 +25,7 @@ from typing import Any
 from bench.client import IndexRun, index_photos, unique
 from bench.harness import Bench, Server
 from bench.protocols.lfw_events import decode
+from libs.common.cpu import cpu_cores
 from libs.common.face import FaceEngine
 from libs.common.settings import EmbedderSettings, FaceSettings
 
@@ -105,6 +106,7 @@ def efficiency(
         "photos": len(photos),
         "embedder_batch_size": batch,
         "intra_op_threads": 1,
+        "inference_workers": cpu_cores(),  # the `all` server's default: one per core
         "raw_before": before,
         "raw_after": after,
         "raw_photos_per_s": round(raw, 3),
