@@ -14,9 +14,12 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from bench.suites import Sizes
 
 from bench import cli_engine, goals, report
 from libs.common.log import configure_logging
@@ -96,7 +99,7 @@ def _run(
     keep: bool,
     save: bool,
     quick: bool = False,
-    sizes: Any = None,
+    sizes: Sizes | None = None,
 ) -> None:
     from bench.harness import open_bench
     from bench.suites import Sizes, run_all

@@ -51,8 +51,10 @@ def pipeline(results: Results, images: set[str]) -> list[str]:
     r = results["pipeline"]
     e2e, st = r["end_to_end"], r["stages"]
     ms = st["ms_per_photo"]
+    workers = int(r.get("inference_workers", 1))
     busy_s = (ms["detect"] + ms["embed"]) * e2e["indexed"] / 1000
-    busy = busy_s / e2e["wall_s"] if e2e["wall_s"] else 0.0
+    # The share of the inference threads' time (engine seconds over workers x wall seconds).
+    busy = busy_s / (workers * e2e["wall_s"]) if e2e["wall_s"] else 0.0
     lines = [
         "## P1 — pipeline efficiency",
         "",
@@ -81,10 +83,10 @@ def pipeline(results: Results, images: set[str]) -> list[str]:
         f"| {st['ingest_post_ms_median']} | {ms['download']} | {ms['decode']} | "
         f"{ms['detect']} | {ms['embed']} | {ms['db']} |",
         "",
-        f"The inference thread (detect + embed) was busy {busy_s:.1f} s of the "
-        f"{e2e['wall_s']} s wall time ({busy:.0%}). Decode runs on other threads of the "
-        "process, concurrently with inference and downloads, so its time is elapsed time "
-        "including waiting for the GIL and the cores, not CPU time.",
+        f"The {workers} inference thread(s) (detect + embed) were busy {busy_s:.1f} s over "
+        f"{e2e['wall_s']} s of wall time ({busy:.0%} of their time). Decode runs on other "
+        "threads of the process, concurrently with inference and downloads, so its time is "
+        "elapsed time including waiting for the GIL and the cores, not CPU time.",
         "",
     ]
     lines += _p1_prose(results, busy)
