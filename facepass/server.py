@@ -174,6 +174,9 @@ async def serve(settings: Settings, target: str) -> None:
         port=settings.http.port,
         log_config=None,
         access_log=False,
+        # uvicorn would otherwise rewrite the client address from X-Forwarded-For for any
+        # loopback peer before the app sees it; only TRUSTED_PROXIES decides whom to believe.
+        proxy_headers=False,
         lifespan="on",
         timeout_graceful_shutdown=30,
     )
