@@ -255,8 +255,52 @@ def probe_image(
         raise ImageTooLargeError(str(exc), reason="too_many_pixels") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise CorruptImageError(f"damaged {kind} image", reason="corrupt") from exc
+    if not _is_complete(kind, data):
+        raise CorruptImageError(f"truncated {kind} image: its end is missing", reason="truncated")
     _check_pixels(width, height, max_pixels)
     if kind != "jpeg" and max_decoded_pixels is not None:
         # Only a JPEG can be decoded reduced: any other type decodes whole.
         _check_pixels(width, height, max_decoded_pixels)
     return ImageInfo(kind=kind, width=width, height=height)
+
+
+#: JPEG markers that stand alone (no length field): TEM, RST0-7, SOI.
+_STANDALONE_MARKERS: Final = frozenset({0x01, *range(0xD0, 0xD8), 0xD8})
+
+
+def _jpeg_scan_start(data: bytes) -> int | None:
+    """Offset of the first start-of-scan (SOS) of the main image, walking the header's
+    segments by their lengths (so an EXIF thumbnail's own markers are skipped); None if the
+    header ends first."""
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            pos += 1
+            continue
+        if marker == 0xDA:
+            return pos
+        if marker in _STANDALONE_MARKERS:
+            pos += 2
+            continue
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return None
+
+
+def _is_complete(kind: str, data: bytes) -> bool:
+    """Whether the file ends where its format says, checked without decoding a pixel.
+
+    A cut-off upload still has a valid header, so the header probe alone would accept it and
+    the embedder would fail on it later. A JPEG must have its end-of-image marker (FFD9) after
+    the main image's first scan (entropy-coded data cannot contain one; bytes appended after
+    it, such as a motion photo's video, are allowed); a PNG its IEND chunk. Other types are
+    checked when the embedder decodes them.
+    """
+    if kind == "jpeg":
+        scan = _jpeg_scan_start(data)
+        return scan is not None and data.find(b"\xff\xd9", scan) != -1
+    if kind == "png":
+        return data.rfind(b"IEND") != -1
+    return True

@@ -157,6 +157,8 @@ def test_bad_uploads_get_their_4xx_and_store_nothing(
         "empty": (b"", 415, "/problems/unsupported-image"),
         "bomb": (_png_header_only(60_000, 60_000), 413, "/problems/image-too-large"),
         "truncated": (T1.read_bytes()[:4], 422, "/problems/corrupt-image"),
+        # Cut off in transit: the header is whole, the end is missing (was 202, then the DLQ).
+        "cut-off": (T1.read_bytes()[: T1.stat().st_size // 3], 422, "/problems/corrupt-image"),
     }
     for name, (payload, status, problem) in cases.items():
         response = index(server, f"{name}-{session}", session, payload)

@@ -17,6 +17,7 @@ from libs.common.imaging import (
     ImageTooLargeError,
     UnsupportedImageError,
     decode_image,
+    probe_image,
     sniff_image_type,
 )
 
@@ -161,3 +162,52 @@ def test_damaged_png_is_corrupt() -> None:
 def test_errors_share_one_value_error_base() -> None:
     for error in (ImageTooLargeError, UnsupportedImageError, CorruptImageError):
         assert issubclass(error, ImageError) and issubclass(error, ValueError)
+
+
+#: Noise, so the scan data is long enough to be cut inside it.
+NOISY = Image.fromarray(np.random.default_rng(1).integers(0, 255, (300, 400, 3), np.uint8))
+
+
+def _exif_jpeg(**params: object) -> bytes:
+    """A JPEG whose EXIF block carries a thumbnail JPEG (with its own scan and end marker)."""
+    thumbnail = encode(RED.resize((32, 32)), "JPEG")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    body = encode(NOISY, "JPEG", exif=exif, **params)
+    # Splice the thumbnail into an APP1 segment just after SOI, as cameras store it.
+    app1 = b"Exif\x00\x00" + thumbnail
+    return body[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + body[2:]
+
+
+@pytest.mark.parametrize(
+    "complete",
+    [
+        encode(NOISY, "JPEG"),
+        encode(NOISY, "JPEG", progressive=True),
+        _exif_jpeg(),
+        encode(NOISY, "PNG"),
+        # A motion photo: the video is appended after the JPEG's end marker.
+        encode(NOISY, "JPEG") + b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 512,
+    ],
+    ids=["baseline", "progressive", "exif-thumbnail", "png", "motion-photo"],
+)
+def test_probe_accepts_complete_images(complete: bytes) -> None:
+    assert probe_image(complete, **CAPS).width > 0
+
+
+@pytest.mark.parametrize(
+    "truncated",
+    [
+        encode(NOISY, "JPEG")[:-40],
+        encode(NOISY, "JPEG", progressive=True)[:-40],
+        # Cut inside the main image: the thumbnail's end marker must not pass for its end.
+        _exif_jpeg()[:-200],
+        encode(NOISY, "PNG")[:-20],
+    ],
+    ids=["baseline", "progressive", "exif-thumbnail", "png"],
+)
+def test_probe_refuses_truncated_images_from_the_header_alone(truncated: bytes) -> None:
+    """An upload cut off in transit keeps a valid header; the door must still refuse it."""
+    with pytest.raises(CorruptImageError) as caught:
+        probe_image(truncated, **CAPS)
+    assert caught.value.reason == "truncated"
