@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -180,13 +181,14 @@ def decode_reduced(
             if decoded_w * decoded_h > decoded_cap:
                 raise ImageTooLargeError(
                     f"image is {width}x{height} pixels and would decode to "
-                    f"{decoded_w}x{decoded_h}; the limit is {decoded_cap} decoded pixels",
+                    f"{decoded_w}x{decoded_h}; the limit is {decoded_cap} decoded pixels "
+                    "(FACE_MAX_DECODED_PIXELS)",
                     reason="too_many_pixels",
                 )
             im.load()
             rgb = _to_rgb(ImageOps.exif_transpose(im))
     except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(str(exc), reason="too_many_pixels") from exc
+        raise _bomb_error(exc, max_pixels) from exc
     except UnidentifiedImageError as exc:
         raise CorruptImageError(f"damaged {kind} image", reason="corrupt") from exc
     except ImageError:
@@ -199,12 +201,24 @@ def decode_reduced(
     return DecodedImage(array, max(width, height) / max(decoded_w, decoded_h))
 
 
-def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+def _check_pixels(
+    width: int, height: int, max_pixels: int, setting: str = "FACE_MAX_IMAGE_PIXELS"
+) -> None:
     if width * height > max_pixels:
         raise ImageTooLargeError(
-            f"image is {width}x{height} pixels, the limit is {max_pixels} pixels",
+            f"image is {width}x{height} pixels, the limit is {max_pixels} pixels ({setting})",
             reason="too_many_pixels",
         )
+
+
+def _bomb_error(exc: Image.DecompressionBombError, max_pixels: int) -> ImageTooLargeError:
+    """Our limit, not Pillow's: Pillow refuses at twice `Image.MAX_IMAGE_PIXELS` and says so."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f"{int(found.group(1))} pixels" if found else "too many pixels"
+    return ImageTooLargeError(
+        f"image is {size}, the limit is {max_pixels} pixels (FACE_MAX_IMAGE_PIXELS)",
+        reason="too_many_pixels",
+    )
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -252,7 +266,7 @@ def probe_image(
         with Image.open(io.BytesIO(data), formats=[_PARSERS[kind]]) as im:
             width, height = im.size
     except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(str(exc), reason="too_many_pixels") from exc
+        raise _bomb_error(exc, max_pixels) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise CorruptImageError(f"damaged {kind} image", reason="corrupt") from exc
     if not _is_complete(kind, data):
@@ -260,7 +274,7 @@ def probe_image(
     _check_pixels(width, height, max_pixels)
     if kind != "jpeg" and max_decoded_pixels is not None:
         # Only a JPEG can be decoded reduced: any other type decodes whole.
-        _check_pixels(width, height, max_decoded_pixels)
+        _check_pixels(width, height, max_decoded_pixels, "FACE_MAX_DECODED_PIXELS")
     return ImageInfo(kind=kind, width=width, height=height)
 
 

@@ -117,9 +117,14 @@ def test_byte_cap_is_checked_first() -> None:
 def test_pixel_bomb_rejected_from_the_header(size: tuple[int, int]) -> None:
     data = png_header_only(*size)
     assert len(data) < 100
-    with pytest.raises(ImageTooLargeError) as caught:
-        decode_image(data, max_bytes=1_000_000, max_pixels=20_000_000)
-    assert caught.value.reason == "too_many_pixels"
+    for check in (decode_image, probe_image):
+        with pytest.raises(ImageTooLargeError) as caught:
+            check(data, max_bytes=1_000_000, max_pixels=20_000_000)
+        assert caught.value.reason == "too_many_pixels"
+        # Our limit and the setting that sets it, not Pillow's (twice as high) guard.
+        message = str(caught.value)
+        assert "limit is 20000000 pixels (FACE_MAX_IMAGE_PIXELS)" in message, message
+        assert str(size[0] * size[1]) in message or f"{size[0]}x{size[1]}" in message
 
 
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
