@@ -68,6 +68,24 @@ def test_errors_name_every_bad_variable_and_hide_values(monkeypatch: pytest.Monk
     assert "tiny" not in message
 
 
+@pytest.mark.parametrize(
+    ("ttl", "expires", "valid"),
+    [(300, 3600, True), (1800, 3600, True), (1801, 3600, False), (600, 300, False)],
+)
+def test_cached_searches_cannot_outlive_their_links(
+    monkeypatch: pytest.MonkeyPatch, ttl: int, expires: int, valid: bool
+) -> None:
+    """A cached answer is handed out up to SEARCH_CACHE_TTL_S after its links were signed."""
+    monkeypatch.setenv("SEARCH_CACHE_TTL_S", str(ttl))
+    monkeypatch.setenv("SEARCH_URL_EXPIRES_S", str(expires))
+    if valid:
+        assert load_settings().search.cache_ttl_s == ttl
+        return
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert "SEARCH_CACHE_TTL_S" in str(info.value) and "SEARCH_URL_EXPIRES_S" in str(info.value)
+
+
 def test_secrets_do_not_appear_in_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POSTGRES_PASSWORD", "hunter2-hunter2")
     monkeypatch.setenv("API_KEYS", "key-abcdefgh-123")

@@ -94,7 +94,7 @@ def load_settings(**groups: _Group) -> Settings:
                 loc = error["loc"][0] if error["loc"] else ""
                 env = _env_name(group_cls, str(loc)) if loc in group_cls.model_fields else str(loc)
                 # pydantic's message never contains the input; we add no input either.
-                problems.append(f"{env}: {error['msg']}")
+                problems.append(f"{env}: {error['msg']}" if env else error["msg"])
     if problems:
         raise SettingsError("invalid settings: " + "; ".join(problems))
     return Settings(**built)

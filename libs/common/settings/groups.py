@@ -12,6 +12,7 @@ from pydantic import (
     Field,
     SecretStr,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import SettingsConfigDict
 
@@ -233,6 +234,18 @@ class SearchSettings(_Group):
         for item in value:
             ipaddress.ip_network(item, strict=False)
         return value
+
+    @model_validator(mode="after")
+    def _cached_links_stay_valid(self) -> SearchSettings:
+        """A cached answer is handed out up to SEARCH_CACHE_TTL_S after its links were signed;
+        each link must still have at least half its lifetime left then."""
+        if self.cache_ttl_s > self.url_expires_s // 2:
+            raise ValueError(
+                f"SEARCH_CACHE_TTL_S ({self.cache_ttl_s}) must be at most half of "
+                f"SEARCH_URL_EXPIRES_S ({self.url_expires_s}): a cached search would hand out "
+                "photo links that are about to expire or already have"
+            )
+        return self
 
 
 class StackSettings(_Group):
