@@ -22,6 +22,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ControllerRouterHandler
 
+from libs.common.http.access_log import access_logged
 from libs.common.http.deps import RUNTIME_DEPENDENCIES
 from libs.common.http.health import HealthController
 from libs.common.http.problems import EXCEPTION_HANDLERS
@@ -169,11 +170,11 @@ async def serve(settings: Settings, target: str) -> None:
     """Serve `target` on FACEPASS_HOST:FACEPASS_PORT until SIGINT/SIGTERM."""
     app = create_app(settings, target)
     config = uvicorn.Config(
-        app,
+        access_logged(app, settings),
         host=settings.http.host,
         port=settings.http.port,
         log_config=None,
-        access_log=False,
+        access_log=False,  # ours is libs/common/http/access_log.py: JSON, route, key id
         # uvicorn would otherwise rewrite the client address from X-Forwarded-For for any
         # loopback peer before the app sees it; only TRUSTED_PROXIES decides whom to believe.
         proxy_headers=False,

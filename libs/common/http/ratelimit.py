@@ -12,7 +12,6 @@ down with it.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +25,7 @@ from redis.exceptions import RedisError
 from libs.common.http.auth import API_KEY_HEADER
 from libs.common.http.deps import runtime_of
 from libs.common.http.problems import ApiError
+from libs.common.http.proxies import resolve_client
 from libs.common.log import get_logger
 from libs.common.metrics import RATE_LIMITED
 
@@ -68,27 +68,9 @@ async def take(redis: Redis, name: str, identity: str, limit: int) -> Quota | No
 
 
 def client_ip(connection: ASGIConnection[Any, Any, Any, Any], trusted: list[str]) -> str:
-    """The caller's address: the peer, or, behind trusted proxies, the nearest untrusted hop
-    of X-Forwarded-For."""
+    """The caller's address as TRUSTED_PROXIES resolves it (see `proxies.resolve_client`)."""
     peer = connection.client.host if connection.client else "unknown"
-    networks = [ipaddress.ip_network(t, strict=False) for t in trusted]
-
-    def is_trusted(address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in network for network in networks)
-
-    if not networks or not is_trusted(peer):
-        return peer
-    hops = [
-        h.strip() for h in connection.headers.get("x-forwarded-for", "").split(",") if h.strip()
-    ]
-    for hop in reversed(hops):
-        if not is_trusted(hop):
-            return hop
-    return peer
+    return resolve_client(peer, connection.headers.get("x-forwarded-for", ""), trusted)
 
 
 async def _enforce(

@@ -57,6 +57,14 @@ class HttpSettings(_Group):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    access_log_sample: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        validation_alias="ACCESS_LOG_SAMPLE",
+        description="Share of successful requests that get an access-log line (answers of "
+        "400 and above always do); 0 turns the access log off.",
+    )
 
 
 class PostgresSettings(_Group):

@@ -1,0 +1,90 @@
+"""The access log: one structured JSON line per HTTP request.
+
+Outside the app (it wraps the whole Litestar app in `facepass serve`), so requests Litestar
+answers before any handler runs — 401s from guards, 429s, 404s of unknown paths, 400s of bad
+bodies — get a line too. The line names the route template, never the raw query; the API key
+by its id (the first 12 hex digits of its SHA-256, which an operator can compute from the key:
+`printf %s "$KEY" | sha256sum | cut -c1-12`), never the key; the client as TRUSTED_PROXIES
+resolves it. ACCESS_LOG_SAMPLE keeps a share of the successful lines; failures are all kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Sequence
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
+
+from libs.common.http.proxies import resolve_client
+from libs.common.log import REQUEST_ID_HEADER, get_logger, request_id_from_headers
+from libs.common.settings import Settings
+
+log = get_logger("facepass.access")
+
+_API_KEY = b"x-api-key"
+_REQUEST_ID = REQUEST_ID_HEADER.encode()
+
+
+def key_id(key: str) -> str:
+    """What the access log calls an API key: a prefix of its SHA-256, not the key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def _header(scope: HTTPScope, name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return ""
+
+
+def access_logged(app: ASGIApp, settings: Settings) -> ASGIApp:
+    """`app`, logging each HTTP request once it is answered (or has failed)."""
+    sample = settings.http.access_log_sample
+    if sample <= 0:
+        return app
+    trusted: Sequence[str] = settings.search.trusted_proxies
+    known = {key_id(k.get_secret_value()) for k in settings.app.api_keys}
+
+    async def logged(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        http = scope
+        started = time.perf_counter()
+        status = 500
+
+        async def send_recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_recording)
+        finally:
+            if status >= 400 or sample >= 1 or random.random() < sample:  # noqa: S311 - sampling
+                presented = _header(http, _API_KEY)
+                client = http.get("client")
+                log.info(
+                    "request",
+                    method=http["method"],
+                    route=http.get("path_template") or "<unmatched>",
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                    # Unmatched paths never reach the request-id middleware (route-level).
+                    request_id=http.get("state", {}).get("request_id")
+                    or request_id_from_headers({REQUEST_ID_HEADER: _header(http, _REQUEST_ID)}),
+                    key_id=(key_id(presented) if key_id(presented) in known else "invalid")
+                    if presented
+                    else None,
+                    client=resolve_client(
+                        client[0] if client else "unknown",
+                        _header(http, b"x-forwarded-for"),
+                        trusted,
+                    ),
+                )
+
+    return logged
