@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
+import threading
 from pathlib import Path
 from types import FrameType
 
@@ -74,6 +76,11 @@ def up(state_dir: Path | None = STATE_DIR_OPTION, target: str = SERVE_OPTION) ->
         if target != "none":
             check_http_port(settings)
         stack.start()
+        # Giving up on a server ends `facepass up` as SIGTERM does; sent to the main thread, as
+        # signal.pause() wakes only for a signal delivered to it.
+        stack.supervise(
+            functools.partial(signal.pthread_kill, threading.get_ident(), signal.SIGTERM)
+        )
         prepare_dependencies(settings)
         typer.echo(f"FacePass stack is up (state in {stack.state_dir}):")
         for line in stack.banner():
@@ -91,7 +98,10 @@ def up(state_dir: Path | None = STATE_DIR_OPTION, target: str = SERVE_OPTION) ->
     except (StackError, PortInUseError) as exc:
         typer.echo(f"facepass up: {exc}", err=True)
         raise typer.Exit(code=1) from exc
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if stack.failure is not None:
+            typer.echo(f"facepass up: {stack.failure}", err=True)
+            raise typer.Exit(code=1) from exc
         typer.echo("stopping...", err=True)
     finally:
         # A second Ctrl-C (or the TERM a terminal sends to the whole group) must not cut the

@@ -5,6 +5,10 @@ hit it before its dependants are stopped) and receives SIGTERM if the process th
 dies (Linux parent-death signal), so nothing is orphaned even after a `kill -9` of the
 supervisor. A pid file in the state directory lets a second `facepass up` (or the test harness)
 find and reuse a server that is already running instead of starting a second copy.
+
+The pid file only says what runs now, perhaps a server another stack started after ours died:
+stopping goes by the child process this object started (its `Popen`, whose pid cannot be
+reused before it is reaped), and the pid file is removed only while it still names that child.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -69,6 +73,7 @@ class ManagedProcess:
     cwd: Path | None = None
     #: The signal that asks this server for a clean, prompt shutdown.
     stop_signal: int = signal.SIGTERM
+    _popen: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
     def pid_file(self) -> Path:
@@ -112,31 +117,42 @@ class ManagedProcess:
         self._popen = proc
         return proc.pid
 
+    def exit_code(self) -> int | None:
+        """The exit code of the process this object started, once it has exited; else None.
+
+        Asking reaps it: a child nobody waits for stays a zombie, whose pid still looks alive
+        (PostgreSQL then refuses to start on a data directory whose postmaster.pid names it).
+        """
+        return None if self._popen is None else self._popen.poll()
+
     def exited_early(self) -> str | None:
-        """If the process we just started has already exited, the tail of its log."""
-        popen: subprocess.Popen[bytes] | None = getattr(self, "_popen", None)
-        if popen is None or popen.poll() is None:
+        """If the process we started has exited, its exit code and the tail of its log."""
+        code = self.exit_code()
+        if code is None:
             return None
         try:
             tail = self.log_file.read_text(errors="replace").splitlines()[-15:]
         except OSError:
             tail = []
-        return f"exited with code {popen.returncode}; last log lines:\n" + "\n".join(tail)
+        return f"exited with code {code}; last log lines:\n" + "\n".join(tail)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM, wait, then SIGKILL; removes the pid file."""
-        pid = self.running_pid()
-        if pid is not None:
-            with contextlib.suppress(psutil.Error):
-                proc = psutil.Process(pid)
-                proc.send_signal(self.stop_signal)
-                try:
-                    proc.wait(timeout)
-                except psutil.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
-        popen: subprocess.Popen[bytes] | None = getattr(self, "_popen", None)
-        if popen is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                popen.wait(1)
-        self.pid_file.unlink(missing_ok=True)
+        """Stop the process this object started, if it still runs: stop signal, wait, SIGKILL.
+
+        A server this object did not start (reused, or started by another stack in the place
+        of ours) is left running, and so is its pid file.
+        """
+        popen = self._popen
+        if popen is None:
+            return
+        if popen.poll() is None:
+            popen.send_signal(self.stop_signal)
+            try:
+                popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    popen.wait(5)
+        with contextlib.suppress(OSError, ValueError):
+            if int(self.pid_file.read_text().strip()) == popen.pid:
+                self.pid_file.unlink()

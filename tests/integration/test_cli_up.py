@@ -15,7 +15,7 @@ import pytest
 
 from libs.common.settings import Settings
 from libs.stack.private import free_port, settings_env, wait_healthy
-from tests.support.stack import stack_settings
+from tests.support.stack import private_state_dir, stack_settings
 
 FACEPASS = str(Path(sys.executable).parent / "facepass")
 
@@ -185,3 +185,86 @@ def test_a_busy_api_port_is_named(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"port {port} (FACEPASS_PORT)" in result.stderr
     assert not (tmp_path / "state" / "run").exists() or _server_pids(tmp_path / "state") == []
+
+
+def _postgres_answers(settings: Settings) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(settings.postgres.dsn(), connect_timeout=2) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
+
+
+def _pid_in(pid_file: Path) -> int:
+    with contextlib.suppress(OSError, ValueError):
+        return int(pid_file.read_text())
+    return 0
+
+
+def _zombie_children(proc: subprocess.Popen[bytes]) -> list[int]:
+    children = psutil.Process(proc.pid).children()
+    return [c.pid for c in children if c.status() == psutil.STATUS_ZOMBIE]
+
+
+def test_a_killed_server_is_reaped_and_restarted(tmp_path: Path) -> None:
+    """A `kill -9`ed PostgreSQL comes back on its own, and its zombie (whose pid kept the
+    server's postmaster.pid looking alive, so no later start succeeded) is reaped."""
+    # Not under pytest's basetemp (see private_state_dir): PostgreSQL is started again mid-test.
+    with private_state_dir() as state_dir:
+        settings = stack_settings(state_dir)
+        log = tmp_path / "up.log"
+        proc = _start_up(settings, log, "--target", "none")
+        pid_file = state_dir / "run" / "postgres.pid"
+        killed = int(pid_file.read_text())
+        try:
+            os.kill(killed, signal.SIGKILL)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                pid = _pid_in(pid_file)
+                if pid not in (0, killed) and _alive([pid]) and _postgres_answers(settings):
+                    break
+                time.sleep(0.5)
+            else:
+                pytest.fail(f"postgres was not restarted:\n{log.read_text(errors='replace')}")
+            assert not psutil.pid_exists(killed)  # reaped: no zombie left behind
+            assert _zombie_children(proc) == []
+            assert '"server exited; restarting"' in log.read_text()
+            pids = _server_pids(state_dir)
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(90) == 0
+            assert _wait_gone(pids) == []
+        finally:
+            _kill_all(proc, _server_pids(state_dir))
+
+
+def test_a_server_that_keeps_dying_stops_up_with_an_error(tmp_path: Path) -> None:
+    """Restarts back off and give up: `facepass up` exits 1 naming the server; a later
+    `facepass up` starts it again once it can run."""
+    with private_state_dir() as state_dir:
+        settings = stack_settings(state_dir)
+        log = tmp_path / "up.log"
+        proc = _start_up(settings, log, "--target", "none")
+        pids = _server_pids(state_dir)
+        conf = state_dir / "postgres" / "postgresql.conf"
+        good = conf.read_text()
+        try:
+            conf.write_text(good + "\nthis line is not a setting\n")
+            os.kill(int((state_dir / "run" / "postgres.pid").read_text()), signal.SIGKILL)
+            assert proc.wait(90) == 1
+            text = log.read_text(errors="replace")
+            assert "facepass up: postgres could not be kept running" in text
+            assert _wait_gone(pids) == []
+            conf.write_text(good)
+            second = _start_up(settings, tmp_path / "up-2.log", "--target", "none")
+            pids = _server_pids(state_dir)
+            try:
+                assert _postgres_answers(settings)
+                second.send_signal(signal.SIGINT)
+                assert second.wait(90) == 0
+            finally:
+                _kill_all(second, pids)
+        finally:
+            _kill_all(proc, pids)
