@@ -24,6 +24,7 @@ from litestar.types import ControllerRouterHandler
 
 from libs.common.http.access_log import access_logged
 from libs.common.http.deps import RUNTIME_DEPENDENCIES
+from libs.common.http.drain import body_drained
 from libs.common.http.health import HealthController
 from libs.common.http.problems import EXCEPTION_HANDLERS
 from libs.common.http.ratelimit import rate_limit_headers_middleware
@@ -122,12 +123,17 @@ def create_app(settings: Settings, target: str) -> Litestar:
         if cors
         else None,
         openapi_config=_openapi(settings),
-        request_max_body_size=settings.face.max_image_bytes + _FORM_OVERHEAD_BYTES,
+        request_max_body_size=upload_cap(settings),
         state=State({"targets": list(names)}),
         debug=False,
         logging_config=None,
     )
     return app
+
+
+def upload_cap(settings: Settings) -> int:
+    """The largest request body read: the image byte cap and the form around it."""
+    return settings.face.max_image_bytes + _FORM_OVERHEAD_BYTES
 
 
 def _routes(specs: Sequence[ServiceSpec]) -> list[ControllerRouterHandler]:
@@ -170,7 +176,7 @@ async def serve(settings: Settings, target: str) -> None:
     """Serve `target` on FACEPASS_HOST:FACEPASS_PORT until SIGINT/SIGTERM."""
     app = create_app(settings, target)
     config = uvicorn.Config(
-        access_logged(app, settings),
+        access_logged(body_drained(app, upload_cap(settings)), settings),
         host=settings.http.host,
         port=settings.http.port,
         log_config=None,
