@@ -15,29 +15,21 @@ import random
 import time
 from collections.abc import Sequence
 
+from litestar.datastructures import Headers
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from libs.common.http.auth import API_KEY_HEADER
 from libs.common.http.proxies import resolve_client
-from libs.common.log import REQUEST_ID_HEADER, get_logger, request_id_from_headers
+from libs.common.log import get_logger, request_id_from_headers
 from libs.common.settings import Settings
 
 log = get_logger("facepass.access")
-
-_API_KEY = b"x-api-key"
-_REQUEST_ID = REQUEST_ID_HEADER.encode()
 
 
 def key_id(key: str) -> str:
     """What the access log calls an API key: a prefix of its SHA-256, not the key."""
     return hashlib.sha256(key.encode()).hexdigest()[:12]
-
-
-def _header(scope: HTTPScope, name: bytes) -> str:
-    for key, value in scope["headers"]:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return ""
 
 
 def access_logged(app: ASGIApp, settings: Settings) -> ASGIApp:
@@ -52,7 +44,6 @@ def access_logged(app: ASGIApp, settings: Settings) -> ASGIApp:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        http = scope
         started = time.perf_counter()
         status = 500
 
@@ -66,23 +57,25 @@ def access_logged(app: ASGIApp, settings: Settings) -> ASGIApp:
             await app(scope, receive, send_recording)
         finally:
             if status >= 400 or sample >= 1 or random.random() < sample:  # noqa: S311 - sampling
-                presented = _header(http, _API_KEY)
-                client = http.get("client")
+                headers = Headers.from_scope(scope)
+                presented = headers.get(API_KEY_HEADER)
+                presented_id = key_id(presented) if presented else None
+                if presented_id is not None and presented_id not in known:
+                    presented_id = "invalid"
+                client = scope.get("client")
                 log.info(
                     "request",
-                    method=http["method"],
-                    route=http.get("path_template") or "<unmatched>",
+                    method=scope["method"],
+                    route=scope.get("path_template") or "<unmatched>",
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 1),
                     # Unmatched paths never reach the request-id middleware (route-level).
-                    request_id=http.get("state", {}).get("request_id")
-                    or request_id_from_headers({REQUEST_ID_HEADER: _header(http, _REQUEST_ID)}),
-                    key_id=(key_id(presented) if key_id(presented) in known else "invalid")
-                    if presented
-                    else None,
+                    request_id=scope.get("state", {}).get("request_id")
+                    or request_id_from_headers(headers),
+                    key_id=presented_id,
                     client=resolve_client(
                         client[0] if client else "unknown",
-                        _header(http, b"x-forwarded-for"),
+                        headers.get("x-forwarded-for", ""),
                         trusted,
                     ),
                 )
