@@ -17,6 +17,7 @@ from typing import Any, get_args
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from libs.common.events import ErrorKind
+from libs.common.kafka import log_end_offsets
 from libs.common.settings import KafkaSettings
 
 DRAIN_GROUP = "facepass-dlq-drain"
@@ -77,7 +78,7 @@ async def drain(
             for p in sorted(consumer.partitions_for_topic(kafka.topic_dlq) or [])
         ]
         consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
+        ends = await log_end_offsets(kafka.bootstrap, partitions)
 
         async def behind() -> bool:
             for tp, end in ends.items():

@@ -1,7 +1,10 @@
 """A background job of every embedder: publish the group's lag per partition as a gauge.
 
 Every embedder reports the whole group's lag (the same numbers), so dashboards and alerts take
-`max by (partition)` rather than a sum.
+`max by (partition)` rather than a sum. The end offsets come from Fetch responses, not
+ListOffsets (libs/common/kafka.py `log_end_offsets` says why), so on the embedded broker too the
+gauge counts the records that really wait and is never negative. (The alerts and KEDA read
+kafka-exporter's and KEDA's own ListOffsets lag, which is right on Apache Kafka, their target.)
 """
 
 from __future__ import annotations

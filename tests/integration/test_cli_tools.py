@@ -201,7 +201,7 @@ def test_dlq_list_changes_nothing_and_drain_replays_the_chosen_kinds(
         [FACEPASS, "lag", "--group", "facepass-dlq-drain", "--topic", topics.kafka.topic_dlq],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    # The drain group committed past all 3 (its end offsets: the embedded broker may report
-    # stale ones, see libs/common/kafka.py consumer_lag, so the committed column is the check).
-    committed = re.findall(r"^\s+\d+\s+(\d+)\s+\d+\s+-?\d+$", lag.stdout, re.MULTILINE)
-    assert sum(map(int, committed)) == len(letters), lag.stdout
+    # The drain group committed past all 3: committed == end on every partition, lag 0.
+    rows = re.findall(r"^\s+\d+\s+(\d+)\s+(\d+)\s+(\d+)$", lag.stdout, re.MULTILINE)
+    assert rows and sum(int(committed) for committed, _, _ in rows) == len(letters), lag.stdout
+    assert all(done == end and left == "0" for done, end, left in rows), lag.stdout

@@ -19,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from botocore.session import get_session
 from PIL import Image
 
+from libs.common.kafka import log_end_offsets
 from libs.common.settings import Settings
 from libs.common.storage import client_kwargs
 from libs.stack.process import wait_until
@@ -143,7 +144,7 @@ async def read_topic(bootstrap: str, topic: str) -> list[bytes]:
             return []
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
+        ends = await log_end_offsets(bootstrap, tps)
         values: list[bytes] = []
         deadline = time.monotonic() + 60
         pending = {tp for tp in tps if ends[tp] > 0}
