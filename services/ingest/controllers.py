@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post, route
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
+from litestar.enums import HttpMethod, RequestEncodingType
 from litestar.params import Body
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from libs.common.db import photos
 from libs.common.http.auth import api_key_guard
-from libs.common.http.openapi import problem_responses
+from libs.common.http.openapi import ID, ProblemOperation, problem_responses
 from libs.common.http.problems import ApiError
 from libs.common.http.ratelimit import api_key_rate_limit
 from libs.common.runtime import Runtime
@@ -32,6 +32,8 @@ from services.ingest.schemas import (
 from services.ingest.validation import check_ids, read_upload
 
 STATUS_PATH = "/api/v2/photos/{photo_id}"
+#: What OPTIONS on a photo answers in Allow: the methods of its two routes below.
+PHOTO_METHODS = "DELETE, GET, OPTIONS"
 
 #: Problems every keyed route can answer: no key, over the key's rate, a dependency down.
 _KEYED = (401, 429, 503)
@@ -55,6 +57,7 @@ class IngestController(Controller):
             "session; 503: storage or broker unavailable (retry after Retry-After)."
         ),
         responses=problem_responses(*_KEYED, 409, 413, 415),
+        operation_class=ProblemOperation,
     )
     async def index(
         self,
@@ -79,8 +82,9 @@ class IngestController(Controller):
         "/photos/{photo_id:str}",
         summary="A photo's indexing status",
         responses=problem_responses(*_KEYED, 404),
+        operation_class=ProblemOperation,
     )
-    async def status(self, runtime: NamedDependency[Runtime], photo_id: str) -> PhotoStatusOut:
+    async def status(self, runtime: NamedDependency[Runtime], photo_id: ID) -> PhotoStatusOut:
         check_ids(photo_id=photo_id)
         async with runtime.pool().acquire() as conn:
             record = await photos.get_photo(conn, photo_id)
@@ -104,8 +108,9 @@ class IngestController(Controller):
         status_code=200,
         summary="Erase a photo",
         responses=problem_responses(*_KEYED, 404),
+        operation_class=ProblemOperation,
     )
-    async def delete_photo(self, runtime: NamedDependency[Runtime], photo_id: str) -> PhotoErased:
+    async def delete_photo(self, runtime: NamedDependency[Runtime], photo_id: ID) -> PhotoErased:
         check_ids(photo_id=photo_id)
         result = await erase_photo(runtime, photo_id)
         if result is None:
@@ -117,10 +122,19 @@ class IngestController(Controller):
         status_code=200,
         summary="Erase a whole session",
         responses=problem_responses(*_KEYED),
+        operation_class=ProblemOperation,
     )
     async def delete_session(
-        self, runtime: NamedDependency[Runtime], session_id: str
+        self, runtime: NamedDependency[Runtime], session_id: ID
     ) -> SessionErased:
         check_ids(session_id=session_id)
         result = await erase_session(runtime, session_id)
         return SessionErased(session_id, result.photos_erased, result.objects_deleted)
+
+    @route("/photos/{photo_id:str}", http_method=HttpMethod.OPTIONS, include_in_schema=False)
+    async def allow_photo_methods(self) -> Response[None]:
+        """OPTIONS on a photo. Litestar 2's own answer lists only the methods of the first
+        handler registered on the path (litestar issue #4169, fixed in 3.0): DELETE, not GET.
+        A controller registers its handlers in name order, so this one, named to sort first,
+        is the path's OPTIONS handler before Litestar would add its own."""
+        return Response(None, status_code=204, headers={"Allow": PHOTO_METHODS})

@@ -8,15 +8,17 @@ from typing import Literal
 
 from litestar.datastructures import UploadFile
 
+from libs.common.http.openapi import ID
+
 PhotoStatus = Literal["queued", "indexed", "failed"]
 
 
 @dataclass
 class IndexForm:
-    """multipart/form-data of POST /api/v2/index."""
+    """multipart/form-data of POST /api/v2/index (ids are checked by validation.py)."""
 
-    photo_id: str
-    session_id: str
+    photo_id: ID
+    session_id: ID
     file: UploadFile
 
 

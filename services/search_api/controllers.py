@@ -10,15 +10,13 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
 from libs.common.events import is_valid_id
-from libs.common.http.openapi import problem_responses
+from libs.common.http.openapi import ProblemOperation, problem_responses
 from libs.common.http.problems import ApiError
 from libs.common.http.ratelimit import search_rate_limit
 from libs.common.runtime import Runtime
 from services.search_api.cache import SearchCache
-from services.search_api.schemas import SearchForm, SearchResponse
+from services.search_api.schemas import MAX_LIMIT, SearchForm, SearchResponse
 from services.search_api.search import SearchRequest, run_search
-
-MAX_LIMIT = 1000
 
 
 def provide_cache(runtime: NamedDependency[Runtime]) -> SearchCache | None:
@@ -55,6 +53,7 @@ class SearchController(Controller):
         status_code=200,
         guards=[search_rate_limit],
         responses=problem_responses(413, 415, 429, 503),
+        operation_class=ProblemOperation,
         summary="Find a person's photos in a session with a selfie",
         description=(
             "The largest face of the selfie is searched among the session's indexed faces; "

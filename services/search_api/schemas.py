@@ -3,22 +3,44 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import msgspec
 from litestar.datastructures import UploadFile
+from litestar.params import Parameter
+
+from libs.common.http.openapi import ID
+from libs.common.settings import SearchSettings
+
+MAX_LIMIT = 1000
+#: The threshold floor the document states: SEARCH_MIN_THRESHOLD's default. The document is
+#: built from types, not settings; a deployment that changes the floor enforces its own.
+DOCUMENTED_MIN_THRESHOLD: float = SearchSettings.model_fields["min_threshold"].default
 
 
 @dataclass
 class SearchForm:
-    """multipart/form-data of POST /api/v2/search."""
+    """multipart/form-data of POST /api/v2/search. The bounds are documented here and checked
+    by the controller (`_validated`), which names every bad field at once."""
 
-    session_id: str
+    session_id: ID
     file: UploadFile
-    #: Cosine similarity a face must reach, between SEARCH_MIN_THRESHOLD and 1; default: the
-    #: model pack's calibrated threshold (or FACE_SIMILARITY_THRESHOLD).
-    threshold: float | None = None
-    #: Most photos returned, 1..1000 (default SEARCH_DEFAULT_LIMIT).
-    limit: int | None = None
+    threshold: Annotated[
+        float | None,
+        Parameter(
+            ge=DOCUMENTED_MIN_THRESHOLD,
+            le=1.0,
+            description="Cosine similarity a face must reach, from SEARCH_MIN_THRESHOLD "
+            f"(default {DOCUMENTED_MIN_THRESHOLD}) to 1; default: the model pack's calibrated "
+            "threshold (or FACE_SIMILARITY_THRESHOLD)",
+        ),
+    ] = None
+    limit: Annotated[
+        int | None,
+        Parameter(
+            ge=1, le=MAX_LIMIT, description="Most photos returned (default SEARCH_DEFAULT_LIMIT)"
+        ),
+    ] = None
 
 
 # The answer is msgspec structs: Litestar documents and encodes them, and the cache stores and

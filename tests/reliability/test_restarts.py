@@ -85,8 +85,8 @@ def _health(client: httpx.Client) -> httpx.Response:
 
 def test_postgres_down_answers_503_and_health_names_it_then_recovers(private: Private) -> None:
     """The fast representative (default suite): PostgreSQL stops; every route that needs it
-    answers 503 + Retry-After, health names it; it starts; the same upload is accepted and
-    indexed."""
+    answers 503 + Retry-After, and so does health, a problem+json naming it; it starts; the same
+    upload is accepted and indexed."""
     session, photo = uid("pgdown"), uid("p")
     selfie = jpeg_bytes(TOM_HANKS)
     with private.server.client() as client:
@@ -104,6 +104,9 @@ def test_postgres_down_answers_503_and_health_names_it_then_recovers(private: Pr
                 assert response.json()["dependency"] == "postgres", name
             health = _health(client)
             assert health.status_code == 503
+            assert health.headers["content-type"].startswith("application/problem+json")
+            assert health.headers["retry-after"].isdigit()
+            assert health.json()["type"] == "/problems/not-ready"
             assert health.json()["down"] == ["postgres"]
             assert health.json()["dependencies"]["postgres"]["status"] == "down"
         wait_for(lambda: _health(client).status_code == 200, 60, "health to recover")

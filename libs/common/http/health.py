@@ -4,6 +4,9 @@ Readiness checks exactly what this process uses (its runtime's needs), concurren
 short timeout, and answers 503 naming what is down, so a load balancer stops sending traffic to
 a process that cannot serve it. Redis is the exception: without it searches still work (no
 cache, rate limits let requests through), so Redis down is "degraded", still 200, and named.
+
+The 503 is a problem+json like every other FacePass error, with Retry-After, and the report
+(service, version, targets, dependencies, down) as its extension members.
 """
 
 from __future__ import annotations
@@ -11,13 +14,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 
+from libs.common.http.openapi import Problem, ProblemOperation
+from libs.common.http.problems import PROBLEM_MEDIA_TYPE, RETRY_AFTER_S, problem
 from libs.common.metrics import DEPENDENCY_UP
 from libs.common.runtime import Need, Runtime
+from libs.common.settings import AppSettings
 
 CHECK_TIMEOUT_S = 2.0
 #: Dependencies whose loss degrades the service without stopping it.
@@ -67,27 +75,66 @@ async def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
     return ok, report
 
 
+@dataclass
+class NotReady(Problem):
+    """The 503 of readiness (documentation): the report as extension members."""
+
+    service: str
+    version: str
+    targets: list[str]
+    dependencies: dict[str, dict[str, Any]]
+    down: list[str]
+
+
+def health_answer(
+    ok: bool, report: dict[str, Any], app: AppSettings, targets: list[str]
+) -> Response[dict[str, Any]]:
+    """200 `ok` or `degraded` (an optional dependency down, named), or the 503 problem."""
+    down = sorted(name for name, r in report.items() if r["status"] != "up")
+    facts = {
+        "service": app.app_name,
+        "version": app.app_version,
+        "targets": sorted(targets),
+        "dependencies": report,
+    }
+    if not ok:
+        return problem(
+            503,
+            "not-ready",
+            f"{', '.join(down)} unavailable; retry after Retry-After",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+            extra={**facts, "down": down},
+        )
+    body = {"status": "degraded" if down else "ok", **facts}
+    if down:
+        body["down"] = down
+    return Response(body)
+
+
 class HealthController(Controller):
     path = "/api/v2/health"
     tags = ["operations"]
 
-    @get("/", summary="Readiness: every dependency of this process", cache=False)
+    @get(
+        "/",
+        summary="Readiness: every dependency of this process",
+        cache=False,
+        responses={
+            503: ResponseSpec(
+                data_container=NotReady,
+                description="Not ready: a dependency it needs is down (named in `down`); "
+                "retry after Retry-After",
+                media_type=PROBLEM_MEDIA_TYPE,
+                generate_examples=False,
+            )
+        },
+        operation_class=ProblemOperation,
+    )
     async def health(
         self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime]
     ) -> Response[dict[str, Any]]:
         ok, report = await readiness(runtime)
-        settings = runtime.settings.app
-        down = sorted(name for name, r in report.items() if r["status"] != "up")
-        body = {
-            "status": "unavailable" if not ok else ("degraded" if down else "ok"),
-            "service": settings.app_name,
-            "version": settings.app_version,
-            "targets": sorted(request.app.state.targets),
-            "dependencies": report,
-        }
-        if down:
-            body["down"] = down
-        return Response(body, status_code=200 if ok else 503)
+        return health_answer(ok, report, runtime.settings.app, request.app.state.targets)
 
     @get("/live", summary="Liveness: the process answers", cache=False)
     async def live(self) -> dict[str, str]:
