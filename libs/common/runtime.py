@@ -21,6 +21,7 @@ import asyncpg
 from faststream.kafka import KafkaBroker
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from libs.common.broker_gate import BrokerGate
 from libs.common.cpu import cpu_cores
 from libs.common.db.pool import create_pool
 from libs.common.face.engine import FaceEngine
@@ -76,6 +77,7 @@ class Runtime:
     db: asyncpg.Pool | None = None
     store: ObjectStore | None = None
     broker: KafkaBroker | None = None
+    broker_gate: BrokerGate | None = None
     redis: Redis | None = None
     engine: FaceEngine | None = None
     executor: ThreadPoolExecutor = field(
@@ -102,6 +104,13 @@ class Runtime:
         if self.broker is None:
             raise DependencyUnavailableError(Need.KAFKA, "no Kafka broker in this process")
         return self.broker
+
+    async def publish(self, message: Any, **options: Any) -> None:
+        """Publish through the broker, refused at once while it is known down (BrokerGate),
+        instead of each request waiting out the producer's timeout."""
+        if self.broker_gate is None:
+            raise DependencyUnavailableError(Need.KAFKA, "no Kafka broker in this process")
+        await self.broker_gate.publish(message, **options)
 
     def cache(self) -> Redis:
         if self.redis is None:
@@ -198,5 +207,6 @@ async def open_runtime(
             stack.push_async_callback(runtime.redis.aclose)
         if Need.KAFKA in needs:
             runtime.broker = create_broker(settings)
+            runtime.broker_gate = BrokerGate(runtime.broker)
             # The broker is started by the process once every subscriber is registered.
         yield runtime

@@ -42,7 +42,7 @@ class Accepted:
 async def accept_photo(runtime: Runtime, upload: Upload) -> Accepted:
     digest = hashlib.sha256(upload.data).hexdigest()
     key = photo_object_key(upload.session_id, upload.photo_id, digest)
-    store, broker, kafka = runtime.objects(), runtime.kafka(), runtime.settings.kafka
+    store, kafka = runtime.objects(), runtime.settings.kafka
     old_key: str | None = None
     async with photos.photo_transaction(runtime.pool(), upload.photo_id) as conn:
         existing = await photos.get_photo(conn, upload.photo_id, for_update=True)
@@ -78,7 +78,7 @@ async def accept_photo(runtime: Runtime, upload: Upload) -> Accepted:
                 uploaded_at=accepted_at,
                 source="http",
             )
-            await broker.publish(
+            await runtime.publish(
                 event.model_dump(mode="json"),
                 topic=kafka.topic_uploaded,
                 key=upload.photo_id.encode(),

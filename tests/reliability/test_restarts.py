@@ -121,6 +121,42 @@ def test_postgres_down_answers_503_and_health_names_it_then_recovers(private: Pr
     assert "test-password" not in private.server.log()
 
 
+def test_uploads_fail_fast_while_the_broker_is_known_down(private: Private) -> None:
+    """The broker stops: the first upload waits out the producer's request timeout (10 s)
+    before its 503; the ones after it are refused within about a second (issue 13: each used to
+    wait the 10 s). It starts: the upload, retried, is accepted and indexed."""
+    session = uid("kdown")
+    selfie = jpeg_bytes(TOM_HANKS)
+    photos = [uid("p") for _ in range(4)]
+    with private.server.client() as client:
+        with private.faults.down("kafka"):
+            first = index(client, photos[0], session, selfie)
+            assert first.status_code == 503, first.text
+            took = []
+            for photo in photos[1:]:
+                started = time.monotonic()
+                refused = index(client, photo, session, selfie)
+                took.append(time.monotonic() - started)
+                assert refused.status_code == 503, refused.text
+                assert refused.json()["dependency"] == "kafka"
+                assert refused.headers["retry-after"].isdigit()
+            assert max(took) < 5, took  # the producer's own timeout is 10 s
+            assert photo_rows(private.settings, photos) == {}  # refused uploads left no row
+        wait_for(lambda: _health(client).status_code == 200, 60, "health to recover")
+        # Retried as Retry-After asks: within a second of the last failure it is still refused.
+        wait_for(
+            lambda: index(client, photos[0], session, selfie).status_code == 202,
+            30,
+            "the upload to be accepted once the broker is back",
+            interval=1,
+        )
+    wait_for(
+        lambda: photo_rows(private.settings, [photos[0]]).get(photos[0], ("",))[0] == "indexed",
+        90,
+        "the photo to be indexed after the broker is back",
+    )
+
+
 def _health_naming(probe: httpx.Client, dependency: str) -> httpx.Response | None:
     """The health answer once it names `dependency` as down with the expected status."""
     health = _health(probe)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from libs.common.broker_gate import BrokerGate
 from libs.common.db import faces as faces_db
 from libs.common.db import photos
 from libs.common.db.faces import PhotoMatch
@@ -257,6 +258,7 @@ def fake_runtime(
         db=FakePool(),  # type: ignore[arg-type]
         store=store or FakeObjectStore(),  # type: ignore[arg-type]
         broker=broker,
+        broker_gate=BrokerGate(broker) if broker is not None else None,
         engine=engine or FakeEngine(),  # type: ignore[arg-type]
     )
 
