@@ -21,6 +21,7 @@ from libs.common.events import PhotoFailed, PhotoIndexed, PhotoUploaded
 from libs.common.log import REQUEST_ID_HEADER, get_logger
 from libs.common.metrics import BATCH_SIZE, DLQ_MESSAGES, TRANSIENT_RETRIES
 from libs.common.runtime import Runtime
+from services.embedder.faults import crash_point
 from services.embedder.records import raw_records
 from services.embedder.steps import TransientError
 from services.embedder.worker import EmbedderWorker
@@ -94,6 +95,7 @@ async def register_embedder(runtime: Runtime) -> None:
             await backoff.wait()
             raise
         backoff.reset()
+        crash_point("after-write")  # the rows are committed, the offsets not yet (tests only)
         sends: list[Any] = []
         for event, request_id in outcome.indexed:
             sends.append(
@@ -113,3 +115,4 @@ async def register_embedder(runtime: Runtime) -> None:
                 )
             )
         await asyncio.gather(*sends)
+        crash_point("after-publish")  # the events are out, the offsets not yet (tests only)

@@ -8,6 +8,10 @@ libs/common/db/photos.py), so the embedder blocks inside a batch after writing t
 the locked one. It is killed only when the database holds more written photos than the group has
 committed offsets: photos written by a batch whose offsets were never committed. A second
 embedder must replay that batch without duplicating a face.
+
+A kill after the whole batch is written (every row committed in PostgreSQL) and before its
+offsets are committed falls in a window of milliseconds, so the second test arms the
+embedder's crash point (services/embedder/faults.py) there instead of relying on timing.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import pytest
 
 from libs.common.events import ObjectRef, PhotoUploaded
 from libs.common.settings import Settings
+from services.embedder.faults import FAULT_FILE_ENV, KILLED_STATUS
 from tests.support.processes import facepass_serve
 from tests.support.reliability import (
     SmallPhoto,
@@ -192,3 +197,55 @@ def test_kill_9_mid_batch_with_1000_photos(stack: Settings, tmp_path: Path) -> N
     result = crash_mid_batch_and_recover(stack, tmp_path, count=1000, batch_size=16)
     print("CRASH-RESULT", json.dumps(result))
     Path(tmp_path / "crash-result.json").write_text(json.dumps(result))
+
+
+@pytest.mark.parametrize("point", ["after-write", "after-publish"])
+def test_a_crash_after_the_batch_is_committed_and_before_its_offsets_duplicates_nothing(
+    stack: Settings, tmp_path: Path, point: str
+) -> None:
+    """The embedder dies right after a batch's rows are committed (or after its indexed events
+    are out too), before the offset commit. The next embedder gets the whole batch again; every
+    photo ends with the faces of a clean run, once."""
+    topics = Topics(stack, partitions=2)
+    session = uid("commit-crash")
+    photos = small_photos(12, session)
+    ids = [p.photo_id for p in photos]
+    expected = expected_faces(photos, stack)
+    fault = tmp_path / "fault"
+    env = {"EMBEDDER_BATCH_SIZE": "4", FAULT_FILE_ENV: str(fault), **topics.env()}
+    with facepass_serve(stack, tmp_path, "embedder", **env) as first:
+        fault.write_text(point)  # armed once it serves, so the first batch is the one
+        _publish(stack, topics, session, photos)
+        assert first.process.wait(120) == KILLED_STATUS, first.log()[-2000:]
+    assert not fault.exists()  # it fired once: the next embedder runs clean
+    with db(stack) as conn:
+        written = _written(conn, session)
+    committed = asyncio.run(
+        committed_total(
+            stack.kafka.bootstrap,
+            topics.kafka.consumer_group,
+            topics.kafka.topic_uploaded,
+            topics.kafka.partitions,
+        )
+    )
+    assert committed == 0 and len(written) >= 1, (committed, written)
+    at_kill = faces_per_photo(stack, list(written))
+    assert {p: at_kill.get(p, 0) for p in written} == {p: expected[p] for p in written}
+    killed_events = read_json_values(stack.kafka.bootstrap, topics.kafka.topic_indexed)
+    if point == "after-publish":
+        assert {e["photo_id"] for e in killed_events} == set(written)
+    else:
+        assert killed_events == []
+
+    with facepass_serve(stack, tmp_path, "embedder", **env):
+        wait_for(
+            lambda: _count_written(stack, session) >= len(ids),
+            timeout=180,
+            what=f"all {len(ids)} photos indexed",
+            interval=1,
+        )
+        events = read_json_values(stack.kafka.bootstrap, topics.kafka.topic_indexed)
+    faces = faces_per_photo(stack, ids)
+    assert {p: faces.get(p, 0) for p in ids} == expected  # the replayed batch: no face twice
+    assert set(Counter(e["photo_id"] for e in events)) == set(ids)
+    assert read_json_values(stack.kafka.bootstrap, topics.kafka.topic_dlq) == []
