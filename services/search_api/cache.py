@@ -1,7 +1,8 @@
 """Search results cached in Redis, keyed without ever storing the selfie.
 
 The key is a keyed hash (HMAC-SHA256) of the selfie bytes with the session, the threshold, the
-limit, the model pack and the session's `changed_at`: indexing or erasing any photo of the
+limit, the model pack, the switches that change the answer (FACE_SELFIE_FLIP, query expansion
+and its lending rule) and the session's `changed_at`: indexing or erasing any photo of the
 session moves `changed_at` (in the same transaction), so a stale entry is never read again and
 simply expires. The HMAC key is SEARCH_CACHE_SECRET, or one generated once and shared by every
 process through Redis. Redis being down only means no cache.
@@ -20,6 +21,7 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from libs.common.db.faces import Lending
 from libs.common.log import get_logger
 from libs.common.metrics import CACHE_REQUESTS
 from services.search_api.schemas import SearchResponse
@@ -27,7 +29,7 @@ from services.search_api.schemas import SearchResponse
 log = get_logger(__name__)
 
 _SECRET_KEY = "facepass:search-cache:secret"  # noqa: S105 - a Redis key name
-_PREFIX = "facepass:search-cache:v2:"
+_PREFIX = "facepass:search-cache:v3:"  # v3: answers say query_expansion
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class CacheKeyParts:
     threshold: float
     limit: int
     model_id: str
+    selfie_flip: bool
+    lending: Lending | None  # query expansion's rule for this search; None: off
 
 
 class SearchCache:
@@ -61,8 +65,11 @@ class SearchCache:
             return None
         mac = hmac.new(secret, selfie, hashlib.sha256)
         version = parts.session_version.isoformat() if parts.session_version else "none"
+        lending = parts.lending
+        expansion = f"{lending.threshold:.4f}x{lending.faces}" if lending else "off"
         mac.update(
-            f"|{parts.session_id}|{version}|{parts.threshold:.4f}|{parts.limit}|{parts.model_id}".encode()
+            f"|{parts.session_id}|{version}|{parts.threshold:.4f}|{parts.limit}|{parts.model_id}"
+            f"|flip={int(parts.selfie_flip)}|expansion={expansion}".encode()
         )
         return _PREFIX + mac.hexdigest()
 

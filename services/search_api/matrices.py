@@ -20,7 +20,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +28,12 @@ import asyncpg
 import numpy as np
 import numpy.typing as npt
 
-from libs.common.db.faces import SessionFaces, count_session_faces, load_session_faces
+from libs.common.db.faces import (
+    Lending,
+    SessionFaces,
+    count_session_faces,
+    load_session_faces,
+)
 from libs.common.log import get_logger
 from libs.common.metrics import SESSION_MATRIX_BYTES, SESSION_MATRIX_LOADS
 from libs.common.runtime import Runtime
@@ -47,6 +52,8 @@ class MatrixMatch:
     photo_id: str
     similarity: float
     bbox: list[float]
+    #: The matched face's embedding when it lends (see Lending), else None.
+    embedding: npt.NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -80,10 +87,15 @@ class SessionMatrix:
         return self.embeddings.nbytes + self.bboxes.nbytes + self.face_photo.nbytes + names
 
     def search(
-        self, embedding: npt.NDArray[np.float32], threshold: float, limit: int
+        self,
+        embedding: npt.NDArray[np.float32],
+        threshold: float,
+        limit: int,
+        lending: Lending | None = None,
     ) -> list[MatrixMatch]:
         """What the SQL query answers: each photo's best face at cosine similarity >=
-        threshold, best first (ties by photo id), at most `limit` photos."""
+        threshold, best first (ties by photo id), at most `limit` photos; with `lending`, the
+        lenders' matches carry their face's embedding."""
         query = np.asarray(embedding, np.float32) / np.float32(np.linalg.norm(embedding))
         similarities = self.embeddings @ query
         hits = np.flatnonzero(similarities >= threshold)
@@ -99,8 +111,11 @@ class SessionMatrix:
                 photo_id=self.photos[self.face_photo[i]],
                 similarity=float(similarities[i]),
                 bbox=self.bboxes[i].tolist(),
+                embedding=self.embeddings[i].copy()
+                if lending and rank < lending.faces and similarities[i] >= lending.threshold
+                else None,
             )
-            for i in best[:limit]
+            for rank, i in enumerate(best[:limit])
         ]
 
 

@@ -65,9 +65,18 @@ class QueryFace(msgspec.Struct, frozen=True):
     faces_in_selfie: int
 
 
+class QueryExpansion(msgspec.Struct, frozen=True):
+    """Whether the session's surest matches refined the query (SEARCH_QUERY_EXPANSION) and
+    how many faces they lent; `used` is false when the switch is off or none was sure enough."""
+
+    used: bool
+    faces: int
+
+
 class SearchResponse(msgspec.Struct, frozen=True):
     session_id: str
     results: list[SearchResult]
     query_face: QueryFace
     threshold: float
     took_ms: float
+    query_expansion: QueryExpansion

@@ -1,19 +1,17 @@
-"""A selfie search: decode → pick the selfie's face → embed → exact per-session query →
-best face per photo → presigned URLs. Cached in Redis by a keyed hash of the selfie.
+"""A selfie search: decode → pick the selfie's face → embed → exact per-session query (and,
+with SEARCH_QUERY_EXPANSION, a second one: expansion.py) → best face per photo → presigned URLs.
+Cached in Redis by a keyed hash of the selfie.
 
-The selfie lives only in this request's memory: its bytes and its embedding are never written
-to a database, a cache, a topic or a log.
+The selfie lives only in this request's memory: its bytes, its embedding and any query refined
+from it are never written to a database, a cache, a topic or a log.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
 
 import msgspec
-import numpy as np
-import numpy.typing as npt
 
 from libs.common.db import faces as faces_db
 from libs.common.db.faces import PhotoMatch
@@ -21,16 +19,12 @@ from libs.common.face.errors import NoFaceError
 from libs.common.face.selfie import selfie_from_bytes
 from libs.common.http.problems import ApiError, image_problem
 from libs.common.imaging import ImageError
-from libs.common.metrics import SEARCHES, SESSION_QUERIES, STAGE_SECONDS
+from libs.common.metrics import SEARCHES, STAGE_SECONDS
 from libs.common.runtime import Runtime
 from services.search_api.cache import CacheKeyParts, SearchCache
-from services.search_api.matrices import session_matrices
-from services.search_api.schemas import (
-    MatchedFace,
-    QueryFace,
-    SearchResponse,
-    SearchResult,
-)
+from services.search_api.expansion import NOT_USED, lending_for
+from services.search_api.schemas import MatchedFace, QueryFace, SearchResponse, SearchResult
+from services.search_api.session_query import SessionQuery, session_matches
 
 
 @dataclass(frozen=True)
@@ -58,7 +52,16 @@ async def run_search(
     engine = runtime.face_engine()
     async with runtime.pool().acquire() as conn:
         version = await faces_db.session_version(conn, req.session_id)
-    parts = CacheKeyParts(req.session_id, version, req.threshold, req.limit, engine.pack.id)
+    lending = lending_for(runtime.settings.search, req.threshold)
+    parts = CacheKeyParts(
+        req.session_id,
+        version,
+        req.threshold,
+        req.limit,
+        engine.pack.id,
+        selfie_flip=runtime.settings.face.selfie_flip,
+        lending=lending,
+    )
     key = await cache.key(req.selfie, parts) if cache else None
     cached = await cache.get(key) if cache else None
     if cached is not None:
@@ -81,11 +84,13 @@ async def run_search(
     mark = _stage("selfie", mark)
     selfie, scale = prepared.result, prepared.scale
 
-    matches = []
+    matches: list[PhotoMatch] = []
+    expansion = NOT_USED
     if version is not None:  # an unknown session answers like an empty one
-        matches = await _session_matches(
-            runtime, req, engine.pack.id, selfie.face.embedding, version
+        query = SessionQuery(
+            req.session_id, engine.pack.id, version, req.threshold, req.limit, lending
         )
+        matches, expansion = await session_matches(runtime, query, selfie.face.embedding)
         mark = _stage("query", mark)
     store, expires = runtime.objects(), runtime.settings.search.url_expires_s
     results = [
@@ -108,42 +113,9 @@ async def run_search(
         ),
         threshold=req.threshold,
         took_ms=_ms_since(started),
+        query_expansion=expansion,
     )
     if cache is not None:
         await cache.put(key, response)
     SEARCHES.labels(outcome="results" if results else "empty").inc()
     return response
-
-
-async def _session_matches(
-    runtime: Runtime,
-    req: SearchRequest,
-    model_id: str,
-    embedding: npt.NDArray[np.float32],
-    version: datetime,
-) -> list[PhotoMatch]:
-    """The exact per-session query: in memory when the session is huge and its matrix is
-    current (see matrices.py), else in SQL. Both give the same answer."""
-    matrices = session_matrices(runtime)
-    matrix = matrices.current(req.session_id, model_id, version) if matrices else None
-    if matrix is None:
-        SESSION_QUERIES.labels(path="sql").inc()
-        async with runtime.pool().acquire() as conn:
-            return await faces_db.search_session(
-                conn,
-                session_id=req.session_id,
-                model_id=model_id,
-                embedding=embedding,
-                threshold=req.threshold,
-                limit=req.limit,
-            )
-    SESSION_QUERIES.labels(path="matrix").inc()
-    found = await runtime.run_cpu(matrix.search, embedding, req.threshold, req.limit)
-    async with runtime.pool().acquire() as conn:
-        keys = await faces_db.object_keys(conn, [m.photo_id for m in found])
-    # A photo erased since the version was read has no key any more: it is left out.
-    return [
-        PhotoMatch(m.photo_id, m.similarity, m.bbox, keys[m.photo_id])
-        for m in found
-        if m.photo_id in keys
-    ]

@@ -1,5 +1,6 @@
 """The per-session query returns exactly what brute force in numpy returns, on random data:
-the SQL scan, and the in-memory matrix the search API keeps for huge sessions."""
+the SQL scan, and the in-memory matrix the search API keeps for huge sessions; with query
+expansion's lending, both bring the same lenders' embeddings."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import asyncpg
 import numpy as np
 import pytest
 
-from libs.common.db.faces import load_session_faces, search_session, session_version
+from libs.common.db.faces import Lending, load_session_faces, search_session, session_version
 from libs.common.db.photos import touch_session
 from libs.common.db.pool import create_pool
 from libs.common.settings import SearchSettings, Settings
@@ -133,6 +134,38 @@ async def test_the_in_memory_matrix_answers_like_brute_force(indexed: Indexed) -
         assert await load_session_faces(conn, "no-such-session", MODEL) is None
         empty = await load_session_faces(conn, session, "another-pack")
     assert empty is not None and empty.photo_ids == []
+
+
+async def test_both_paths_lend_the_best_sure_matches_faces(indexed: Indexed) -> None:
+    """The first `faces` matches at >= the strict threshold carry their best face's embedding;
+    no other match does. (0.0, 3): the rank cap binds; (0.5, 3): the threshold does."""
+    rng = np.random.default_rng(4)
+    lent = 0
+    for session, (vectors, photo_of) in indexed.sessions.items():
+        async with indexed.pool.acquire() as conn:
+            faces = await load_session_faces(conn, session, MODEL)
+        assert faces is not None
+        matrix = SessionMatrix.build(faces)
+        for query in queries(rng, vectors, 4):
+            for lending in (Lending(0.0, 3), Lending(0.5, 3)):
+                expected = brute_force(vectors, photo_of, query, -1.0, 50)
+                lenders = [p for p, sim in expected if sim >= lending.threshold][: lending.faces]
+                async with indexed.pool.acquire() as conn:
+                    sql = await search_session(
+                        conn, session_id=session, model_id=MODEL, embedding=query,
+                        threshold=-1.0, limit=50, lending=lending,
+                    )  # fmt: skip
+                for got in (sql, matrix.search(query, -1.0, 50, lending)):
+                    assert [m.photo_id for m in got if m.embedding is not None] == lenders
+                    for match in got:
+                        if match.embedding is not None:
+                            best = max(
+                                (i for i, p in enumerate(photo_of) if p == match.photo_id),
+                                key=lambda i: float(vectors[i] @ query),
+                            )
+                            np.testing.assert_allclose(match.embedding, vectors[best], atol=1e-6)
+                lent += len(lenders)
+    assert lent > 30
 
 
 async def _inline(fn: Callable[..., Any], *args: Any) -> Any:

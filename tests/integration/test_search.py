@@ -59,7 +59,10 @@ def test_a_crop_of_one_attendee_finds_the_group_photo_only(
     response = search(server.base_url, t1_session, jpeg_bytes(T1, crop=T1_LEFT))
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"session_id", "results", "query_face", "threshold", "took_ms"}
+    assert set(body) == {
+        "session_id", "results", "query_face", "threshold", "took_ms", "query_expansion"
+    }  # fmt: skip
+    assert body["query_expansion"] == {"used": False, "faces": 0}  # off by default
     assert [r["photo_id"] for r in body["results"]] == [f"{t1_session}-group"]
     result = body["results"][0]
     assert result["similarity"] >= body["threshold"]

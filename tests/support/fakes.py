@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pgvector import Vector
 from PIL import Image
 
 from libs.common.broker_gate import BrokerGate
 from libs.common.db import faces as faces_db
 from libs.common.db import photos
-from libs.common.db.faces import PhotoMatch
+from libs.common.db.faces import Lending, PhotoMatch, SessionFaces
 from libs.common.db.photos import ErasedPhoto, PhotoRecord, WriteResult
 from libs.common.events import ObjectRef, PhotoUploaded
 from libs.common.face.errors import NoFaceError
@@ -84,6 +85,7 @@ class FakePhotoDb:
     gate: WriteResult | None = None
     #: Raised by every call, e.g. OSError: the database is down.
     down: BaseException | None = None
+    #: What search_session answers as it is; empty: it searches the session's faces.
     matches: list[PhotoMatch] = field(default_factory=list)
     #: Sessions past their retention (what expired_sessions answers until they are erased).
     expired: set[str] = field(default_factory=set)
@@ -175,10 +177,76 @@ class FakePhotoDb:
         self._check()
         return self.sessions.get(session_id)
 
+    def add_photo(
+        self,
+        photo_id: str,
+        session_id: str,
+        embeddings: Sequence[np.ndarray[Any, Any]],
+        model_id: str = "fake-pack@1",
+    ) -> None:
+        """An indexed photo with faces of these embeddings (face i's box starts at x = i), as
+        record_indexed would leave it."""
+        self.sessions.setdefault(session_id, datetime.now(UTC))
+        now = datetime.now(UTC)
+        self.rows[photo_id] = PhotoRecord(
+            photo_id, session_id, "indexed", f"sessions/{session_id}/photos/{photo_id}", None,
+            len(embeddings), [], model_id, None, now, now,
+        )  # fmt: skip
+        faces = tuple(
+            Face((float(i), 0.0, i + 10.0, 10.0), ((0.0, 0.0),) * 5, 0.9, e)
+            for i, e in enumerate(embeddings)
+        )
+        self.faces[photo_id] = PhotoFaces(faces, (), 100, 100, {})
+
+    def _session_faces(self, session_id: str, model_id: str) -> list[tuple[PhotoRecord, Face]]:
+        return [
+            (row, face)
+            for photo_id, row in sorted(self.rows.items())
+            if row.session_id == session_id and row.model_id == model_id
+            for face in (self.faces[photo_id].faces if photo_id in self.faces else ())
+        ]
+
+    def session_faces(self, session_id: str, model_id: str = "fake-pack@1") -> SessionFaces:
+        """What load_session_faces reads: for a SessionMatrix of the session."""
+        faces = self._session_faces(session_id, model_id)
+        return SessionFaces(
+            self.sessions[session_id],
+            [row.photo_id for row, _ in faces],
+            [list(face.bbox) for _, face in faces],
+            [Vector(face.embedding) for _, face in faces],
+        )
+
     async def search_session(self, conn: Any, **query: Any) -> list[PhotoMatch]:
+        """`matches` if set; else the SQL's answer by brute force over the session's faces."""
         self._check()
         self.last_query = query
-        return list(self.matches)
+        self.queries.append(query)
+        if self.matches:
+            return list(self.matches)
+        best: dict[str, tuple[float, PhotoRecord, Face]] = {}
+        for row, face in self._session_faces(query["session_id"], query["model_id"]):
+            similarity = float(face.embedding @ query["embedding"])
+            kept = best.get(row.photo_id)
+            if similarity >= query["threshold"] and (kept is None or similarity > kept[0]):
+                best[row.photo_id] = (similarity, row, face)
+        ranked = sorted(best.values(), key=lambda b: (-b[0], b[1].photo_id))[: query["limit"]]
+        lending: Lending | None = query.get("lending")
+        return [
+            PhotoMatch(
+                row.photo_id,
+                similarity,
+                list(face.bbox),
+                row.object_key,
+                face.embedding
+                if lending and rank < lending.faces and similarity >= lending.threshold
+                else None,
+            )
+            for rank, (similarity, row, face) in enumerate(ranked)
+        ]
+
+    async def object_keys(self, conn: Any, photo_ids: list[str]) -> dict[str, str]:
+        self._check()
+        return {p: self.rows[p].object_key for p in photo_ids if p in self.rows}
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Put these methods in place of libs/common/db's functions for this test."""
@@ -189,7 +257,9 @@ class FakePhotoDb:
             monkeypatch.setattr(photos, name, getattr(self, name))
         monkeypatch.setattr(faces_db, "session_version", self.session_version)
         monkeypatch.setattr(faces_db, "search_session", self.search_session)
+        monkeypatch.setattr(faces_db, "object_keys", self.object_keys)
         self.last_query: dict[str, Any] = {}
+        self.queries: list[dict[str, Any]] = []
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,12 @@ def test_every_api_route_is_documented_with_its_errors(document: dict[str, Any])
         assert method in paths[path], (path, method)
     search = paths["/api/v2/search"]["post"]
     assert "multipart/form-data" in search["requestBody"]["content"]
-    assert {"session_id", "results", "query_face", "threshold", "took_ms"} <= set(
-        _properties(document, search["responses"]["200"])
-    )
+    answer = _properties(document, search["responses"]["200"])
+    assert {"session_id", "results", "query_face", "threshold", "took_ms"} <= set(answer)
+    expansion = answer["query_expansion"]
+    if "$ref" in expansion:
+        expansion = document["components"]["schemas"][expansion["$ref"].rsplit("/", 1)[1]]
+    assert set(expansion["properties"]) == {"used", "faces"}
     assert document["components"]["securitySchemes"]["apiKey"]["name"] == "X-API-Key"
 
 

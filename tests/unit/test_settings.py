@@ -86,6 +86,32 @@ def test_cached_searches_cannot_outlive_their_links(
     assert "SEARCH_CACHE_TTL_S" in str(info.value) and "SEARCH_URL_EXPIRES_S" in str(info.value)
 
 
+@pytest.mark.parametrize(("strict", "valid"), [("0.3", True), ("0.6", True), ("0.29", False)])
+def test_lenders_must_be_at_least_as_sure_as_any_search(
+    monkeypatch: pytest.MonkeyPatch, strict: str, valid: bool
+) -> None:
+    """SEARCH_EXPANSION_THRESHOLD under SEARCH_MIN_THRESHOLD could never apply (a search at a
+    higher threshold uses its own): refused."""
+    monkeypatch.setenv("SEARCH_MIN_THRESHOLD", "0.3")
+    monkeypatch.setenv("SEARCH_EXPANSION_THRESHOLD", strict)
+    if valid:
+        assert load_settings().search.expansion_threshold == float(strict)
+        return
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert "SEARCH_EXPANSION_THRESHOLD" in str(info.value) and "SEARCH_MIN_THRESHOLD" in str(
+        info.value
+    )
+
+
+def test_both_accuracy_switches_ship_off() -> None:
+    """FACE_SELFIE_FLIP and SEARCH_QUERY_EXPANSION stay off until the multi-draw calibration
+    chooses (docs/faces.md)."""
+    settings = load_settings()
+    assert settings.face.selfie_flip is False and settings.search.query_expansion is False
+    assert (settings.search.expansion_threshold, settings.search.expansion_faces) == (0.6, 5)
+
+
 def test_secrets_do_not_appear_in_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POSTGRES_PASSWORD", "hunter2-hunter2")
     monkeypatch.setenv("API_KEYS", "key-abcdefgh-123")

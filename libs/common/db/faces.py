@@ -3,13 +3,14 @@
 Exact by construction: the session's faces are selected by the B-tree on (session_id,
 model_id) and every one is compared with the selfie, so no approximate index can drop a match
 (the pgvector README warns that an ANN index filtered by a selective WHERE can return fewer
-rows). Only faces made by the same model pack are compared. Each photo keeps its best face.
+rows). Only faces made by the same model pack are compared. Each photo keeps its best face;
+for query expansion the best matches also bring that face's embedding (`Lending`).
 Huge sessions are also read whole (`load_session_faces`) for the search API's in-memory path.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,27 +22,54 @@ from libs.common.db.photos import Connection
 
 
 @dataclass(frozen=True)
+class Lending:
+    """Which matches lend their face's embedding to a refined query (query expansion): the
+    first `faces` of them, best first, at cosine similarity >= `threshold`."""
+
+    threshold: float
+    faces: int
+
+
+@dataclass(frozen=True)
 class PhotoMatch:
     photo_id: str
     similarity: float
     bbox: list[float]
     object_key: str
+    #: The matched face's embedding when it lends (see Lending), else None.
+    embedding: npt.NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
 
 
 SEARCH_SQL = """
 WITH best AS (
-    SELECT DISTINCT ON (photo_id) photo_id, bbox, embedding <=> $1 AS distance
+    SELECT DISTINCT ON (photo_id) photo_id, face_index, bbox, embedding <=> $1 AS distance
     FROM face_embeddings
     WHERE session_id = $2 AND model_id = $3 AND (embedding <=> $1) <= $4
     ORDER BY photo_id, distance
 ), top AS (
     SELECT * FROM best ORDER BY distance, photo_id LIMIT $5
 )
-SELECT t.photo_id, t.bbox, 1 - t.distance AS similarity,
+SELECT t.photo_id, t.face_index, t.bbox, t.distance, 1 - t.distance AS similarity,
        (SELECT p.object_key FROM photos p WHERE p.photo_id = t.photo_id) AS object_key
 FROM top t
 ORDER BY t.distance, t.photo_id
 """
+
+#: SEARCH_SQL whose first $6 rows at distance <= $7 (the lenders) also carry their face's
+#: embedding, looked up by primary key for those rows only: query expansion's lenders cost no
+#: query of their own.
+LENDING_SEARCH_SQL = f"""
+WITH found AS ({SEARCH_SQL}), ranked AS (
+    SELECT *, row_number() OVER (ORDER BY distance, photo_id) AS rank FROM found
+)
+SELECT r.*,
+       CASE WHEN r.rank <= $6 AND r.distance <= $7 THEN
+           (SELECT f.embedding FROM face_embeddings f
+            WHERE f.photo_id = r.photo_id AND f.face_index = r.face_index)
+       END AS lent
+FROM ranked r
+ORDER BY r.rank
+"""  # noqa: S608 - built from constants only
 
 
 async def search_session(
@@ -52,15 +80,22 @@ async def search_session(
     embedding: npt.NDArray[np.float32],
     threshold: float,
     limit: int,
+    lending: Lending | None = None,
 ) -> list[PhotoMatch]:
-    """Photos of the session with a face at cosine similarity >= threshold, best first."""
-    rows = await conn.fetch(SEARCH_SQL, embedding, session_id, model_id, 1.0 - threshold, limit)
+    """Photos of the session with a face at cosine similarity >= threshold, best first; with
+    `lending`, the lenders' matches carry their face's embedding."""
+    args = (embedding, session_id, model_id, 1.0 - threshold, limit)
+    if lending is None:
+        rows = await conn.fetch(SEARCH_SQL, *args)
+    else:
+        rows = await conn.fetch(LENDING_SEARCH_SQL, *args, lending.faces, 1.0 - lending.threshold)
     return [
         PhotoMatch(
             photo_id=row["photo_id"],
             similarity=float(row["similarity"]),
             bbox=[float(v) for v in row["bbox"]],
             object_key=row["object_key"],
+            embedding=row["lent"].to_numpy() if row.get("lent") is not None else None,
         )
         for row in rows
     ]

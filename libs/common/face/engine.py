@@ -20,7 +20,7 @@ from libs.common.face.errors import ModelPackError, NoFaceError
 from libs.common.face.models import get_model_class
 from libs.common.face.packs import ModelPack, resolve_pack
 from libs.common.face.quality import is_extreme_pose, sharpness
-from libs.common.face.recognition import FaceEmbedder
+from libs.common.face.recognition import FaceEmbedder, fuse_views, mirrored
 from libs.common.face.results import (
     BBox,
     Face,
@@ -163,6 +163,7 @@ class FaceEngine:
         does not win. Only detection score and size count here: a selfie is searched even when
         slightly blurred or turned, since the similarity threshold guards precision anyway.
         A selfie without an upright face is tried turned by quarter turns (see rotation.py).
+        With FACE_SELFIE_FLIP the embedding fuses the face's crop and its mirror.
         """
         self.load()
         height, width = image.shape[:2]
@@ -196,7 +197,9 @@ class FaceEngine:
         crop = self.embedder.align(image, keypoints)
         align_ms = _ms_since(start)
         start = time.perf_counter()
-        embedding = self.embedder.predict([crop])[0]
+        # FACE_SELFIE_FLIP: the crop and its mirror in one recogniser batch, fused.
+        views = [crop, mirrored(crop)] if self.settings.selfie_flip else [crop]
+        embedding = fuse_views(self.embedder.predict(views))
         face = Face(_bbox(box), _keypoints(keypoints), float(found.scores[main]), embedding)
         return SelfieResult(
             face=face,

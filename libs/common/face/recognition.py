@@ -20,8 +20,9 @@ ImageArray = npt.NDArray[np.uint8]
 class FaceEmbedder(FaceModel[Sequence[ImageArray], FloatArray]):
     """Embeds aligned face crops (from `align`) in chunks of `embedding_batch_size`.
 
-    No flip test-time augmentation: on LFW-Events it won one (selfie, photo) pair in 611 at the
-    shipped threshold for twice the recogniser time (docs/faces.md).
+    Photos get no flip test-time augmentation: it would double the recogniser time, which
+    dominates a photo's cost, and on LFW-Events it won one (selfie, photo) pair in 611 at the
+    shipped threshold (docs/faces.md). A selfie may (FACE_SELFIE_FLIP, `fuse_views`).
     """
 
     identity: ClassVar[tuple[ModelType, ModelTask]] = (
@@ -59,3 +60,16 @@ class FaceEmbedder(FaceModel[Sequence[ImageArray], FloatArray]):
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         normalised: FloatArray = out / np.maximum(norms, 1e-12)
         return normalised
+
+
+def mirrored(crop: ImageArray) -> ImageArray:
+    """The aligned crop flipped left to right (ArcFace's template is symmetric)."""
+    return np.ascontiguousarray(crop[:, ::-1])
+
+
+def fuse_views(embeddings: FloatArray) -> FloatArray:
+    """One unit vector for several views of one face (rows of unit vectors, e.g. a crop and
+    its mirror): their sum, L2-normalised. A single view comes back as it is."""
+    total = embeddings.sum(axis=0, dtype=np.float32)
+    fused: FloatArray = total / np.maximum(np.linalg.norm(total), np.float32(1e-12))
+    return fused

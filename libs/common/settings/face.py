@@ -73,6 +73,12 @@ class FaceSettings(_Group):
         "coarser keypoints move the embedding (cosine 0.95-0.99 to the 640 one, see "
         "docs/faces.md); smaller selfies are detected at their own size.",
     )
+    selfie_flip: bool = Field(
+        default=False,
+        description="Embed the selfie's aligned face and its mirror in one recogniser batch "
+        "and search their fused (summed, L2-normalised) embedding; photos keep one embedding "
+        "per face. Off until the multi-draw calibration says otherwise (docs/faces.md).",
+    )
     detail_min_side: int = Field(
         default=1600,
         ge=64,

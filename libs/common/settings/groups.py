@@ -235,6 +235,22 @@ class SearchSettings(_Group):
         description="Key of the keyed hash of selfies in cache keys; unset = one generated "
         "and shared through Redis.",
     )
+    query_expansion: bool = Field(
+        default=False,
+        description="Session query expansion: the matches at SEARCH_EXPANSION_THRESHOLD or "
+        "above lend their faces to a refined query, searched in a second exact pass. Off until "
+        "the multi-draw calibration says otherwise (docs/faces.md).",
+    )
+    expansion_threshold: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="Similarity a match needs to lend its face to the refined query; a search "
+        "at a higher threshold uses its own. At least SEARCH_MIN_THRESHOLD.",
+    )
+    expansion_faces: int = Field(
+        default=5, ge=1, le=100, description="Most faces (best first) lent to the refined query."
+    )
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -242,6 +258,17 @@ class SearchSettings(_Group):
         for item in value:
             ipaddress.ip_network(item, strict=False)
         return value
+
+    @model_validator(mode="after")
+    def _lenders_are_stricter_than_matches(self) -> SearchSettings:
+        """The strict threshold is never below a search's own (a search at a higher one uses
+        its own), so one under the lowest a search may use could never apply: a mistake."""
+        if self.expansion_threshold < self.min_threshold:
+            raise ValueError(
+                f"SEARCH_EXPANSION_THRESHOLD ({self.expansion_threshold}) must be at least "
+                f"SEARCH_MIN_THRESHOLD ({self.min_threshold})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _cached_links_stay_valid(self) -> SearchSettings:

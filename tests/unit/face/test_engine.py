@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from unittest import mock
 
 import cv2
 import numpy as np
@@ -87,6 +88,31 @@ def test_selfie_uses_the_main_face(engine: FaceEngine, load_image: Callable[[Pat
     group[100 : 100 + hanks.shape[0], 700 : 700 + hanks.shape[1]] = hanks
     faces = engine.analyze(group).faces
     assert max(float(f.embedding @ result.face.embedding) for f in faces) > 0.8
+
+
+def test_selfie_flip_fuses_the_mirror_and_still_matches(
+    engine: FaceEngine, load_image: Callable[[Path], Image]
+) -> None:
+    """FACE_SELFIE_FLIP: the crop and its mirror in one recogniser batch, fused into a unit
+    vector that differs from the plain one and still finds the person in another image."""
+    hanks = load_image(INSIGHTFACE_IMAGES / "Tom_Hanks_54745.png")
+    plain = engine.selfie(hanks).face.embedding
+    flip = variant(engine, selfie_flip=True)
+    with mock.patch.object(flip.embedder, "predict", wraps=flip.embedder.predict) as predict:
+        fused = flip.selfie(hanks).face.embedding
+    assert predict.call_count == 1
+    crop, mirror = predict.call_args.args[0]
+    np.testing.assert_array_equal(mirror, crop[:, ::-1])
+    assert fused.dtype == np.float32 and fused.shape == (512,)
+    assert np.linalg.norm(fused) == pytest.approx(1.0, abs=1e-5)
+    assert not np.allclose(fused, plain, atol=1e-3)
+    # Another image of him: shrunk to 80% and pasted into a group-sized photo.
+    smaller = cv2.resize(hanks, None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)
+    photo = np.full((900, 1400, 3), 200, np.uint8)
+    photo[150 : 150 + smaller.shape[0], 300 : 300 + smaller.shape[1]] = smaller
+    (face,) = engine.analyze(photo).faces
+    assert float(face.embedding @ fused) > engine.threshold
+    assert float(face.embedding @ plain) > engine.threshold
 
 
 def test_selfie_with_several_faces_says_so(engine: FaceEngine, t1: Image) -> None:

@@ -1,4 +1,5 @@
-"""Model plumbing with fake sessions: providers, factory, lazy loading, session options."""
+"""Model plumbing with fake sessions: providers, factory, lazy loading, session options; the
+recogniser's pure helpers (the mirror and the fusion of views for FACE_SELFIE_FLIP)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from libs.common.face import get_model_class
 from libs.common.face.base import FaceModel, ModelTask, ModelType
 from libs.common.face.detection import FaceDetector
-from libs.common.face.recognition import FaceEmbedder
+from libs.common.face.recognition import FaceEmbedder, fuse_views, mirrored
 from libs.common.face.session import ModelSession, OrtSession, select_providers
 from libs.common.settings import FaceSettings
 
@@ -99,3 +100,28 @@ def test_embedder_batches_in_chunks_and_normalises() -> None:
     assert calls == [4, 4, 2]
     assert out.shape == (10, 4) and out.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-6)
+
+
+def test_fused_views_are_the_normalised_sum_of_unit_vectors() -> None:
+    a, b = np.eye(3, dtype=np.float32)[:2]
+    fused = fuse_views(np.stack([a, b]))
+    assert fused.dtype == np.float32 and fused.shape == (3,)
+    np.testing.assert_allclose(fused, [2**-0.5, 2**-0.5, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(fuse_views(a[None]), a)  # one view: unchanged
+    np.testing.assert_allclose(fuse_views(np.stack([a, a])), a)
+    rng = np.random.default_rng(0)
+    views = rng.standard_normal((2, 512)).astype(np.float32)
+    views /= np.linalg.norm(views, axis=1, keepdims=True)
+    fused = fuse_views(views)
+    assert np.linalg.norm(fused) == pytest.approx(1.0, abs=1e-6)
+    # Half-way between the two: as close to each, and closer than they are to each other.
+    assert float(fused @ views[0]) == pytest.approx(float(fused @ views[1]), abs=1e-6)
+    assert float(fused @ views[0]) > float(views[0] @ views[1])
+
+
+def test_the_mirror_flips_a_crop_left_to_right() -> None:
+    crop = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
+    flipped = mirrored(crop)
+    assert flipped.flags.c_contiguous and flipped.shape == crop.shape
+    np.testing.assert_array_equal(flipped[:, 0], crop[:, -1])
+    np.testing.assert_array_equal(mirrored(flipped), crop)

@@ -5,6 +5,7 @@ the publisher ingest declares."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from faststream.kafka import KafkaBroker
 from pgvector import Vector
 
-from libs.common.db.faces import SessionFaces
+from libs.common.db.faces import Lending, SessionFaces
 from libs.common.kafka import PartitionLag
 from libs.common.metrics import CONSUMER_LAG
 from services.embedder import lag
@@ -21,7 +22,13 @@ from services.ingest.publishing import declare_uploaded_publisher
 from services.ingest.retention import erase_expired
 from services.search_api.cache import CacheKeyParts, SearchCache
 from services.search_api.matrices import SessionMatrix
-from services.search_api.schemas import MatchedFace, QueryFace, SearchResponse, SearchResult
+from services.search_api.schemas import (
+    MatchedFace,
+    QueryExpansion,
+    QueryFace,
+    SearchResponse,
+    SearchResult,
+)
 from services.search_api.web.pages import content_security_policy, origin_of
 from tests.support.fakes import FakeObjectStore, FakePhotoDb, fake_runtime
 
@@ -64,18 +71,34 @@ class DictRedis:
 async def test_the_cache_keeps_the_answer_and_never_the_selfie() -> None:
     redis = DictRedis()
     cache = SearchCache(redis, ttl_s=60, secret=None)  # type: ignore[arg-type]
-    parts = CacheKeyParts("s1", datetime.now(UTC), 0.4, 10, "pack@1")
+    parts = CacheKeyParts("s1", datetime.now(UTC), 0.4, 10, "pack@1", False, None)
     selfie = b"\xff\xd8 selfie bytes"
     key = await cache.key(selfie, parts)
     answer = SearchResponse("s1", [SearchResult("p1", 0.9, MatchedFace([1, 2, 3, 4]), "u")],
-                            QueryFace([0, 0, 9, 9], 0.99, 1), 0.4, 12.0)  # fmt: skip
+                            QueryFace([0, 0, 9, 9], 0.99, 1), 0.4, 12.0,
+                            QueryExpansion(used=True, faces=2))  # fmt: skip
     await cache.put(key, answer)
     assert await cache.get(key) == answer
     assert all(selfie not in v for v in redis.data.values())
-    other = await cache.key(selfie, CacheKeyParts("s1", datetime.now(UTC), 0.5, 10, "pack@1"))
+    other = await cache.key(selfie, replace(parts, threshold=0.5))
     assert other != key and await cache.get(other) is None
     redis.data[key] = b"{not the answer}"
     assert await cache.get(key) is None  # an unreadable entry is a miss, not an error
+
+
+async def test_the_cache_key_follows_the_switches_that_change_the_answer() -> None:
+    cache = SearchCache(DictRedis(), ttl_s=60, secret=b"k" * 32)  # type: ignore[arg-type]
+    parts = CacheKeyParts("s1", datetime.now(UTC), 0.4, 10, "pack@1", False, None)
+    variants = [
+        parts,
+        replace(parts, selfie_flip=True),
+        replace(parts, lending=Lending(0.6, 5)),
+        replace(parts, lending=Lending(0.7, 5)),
+        replace(parts, lending=Lending(0.6, 3)),
+    ]
+    keys = [await cache.key(b"selfie", v) for v in variants]
+    assert len(set(keys)) == len(keys)
+    assert await cache.key(b"selfie", replace(parts)) == keys[0]
 
 
 def test_the_page_may_load_photos_only_from_the_s3_origin() -> None:
