@@ -15,7 +15,9 @@ PostgreSQL + pgvector and the search API.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,26 +32,80 @@ LIMIT = 1000  # the API's maximum; above every session indexed here
 CHECKED_SELFIES = 10
 
 
+@dataclass
+class SearchStats:
+    """What the sweep's searches took (client-side wall time of each request, ms) and how many
+    answers said their query was expanded (`query_expansion.used`)."""
+
+    ms: list[float] = field(default_factory=list)
+    expanded: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        if not self.ms:
+            return {"searches": 0, "expanded": self.expanded}
+        p50, p95 = np.percentile(self.ms, [50, 95])
+        return {
+            "searches": len(self.ms),
+            "p50_ms": round(float(p50), 1),
+            "p95_ms": round(float(p95), 1),
+            "expanded": self.expanded,
+        }
+
+
 def similarities(
-    server: Server, session_id: str, selfies: list[bytes], photo_ids: list[str]
+    server: Server,
+    session_id: str,
+    selfies: list[bytes],
+    photo_ids: list[str],
+    stats: SearchStats | None = None,
 ) -> tuple[np.ndarray[Any, np.dtype[np.float32]], list[int], float]:
     """Rows: selfies, columns: photos; -1 where not returned. Also the selfies with no face
-    (422 no-face) and the server's default threshold."""
+    (422 no-face) and the server's default threshold. `stats`, when given, collects the sweep
+    searches' times."""
     column = {photo_id: i for i, photo_id in enumerate(photo_ids)}
     similarity = np.full((len(selfies), len(photo_ids)), -1.0, np.float32)
     no_face: list[int] = []
     with server.client() as client:
         default = float(search(client, session_id, selfies[0]).json().get("threshold", 0.0))
         for row, selfie in enumerate(selfies):
+            start = time.perf_counter()
             response = search(client, session_id, selfie, threshold=SWEEP_FLOOR, limit=LIMIT)
+            if stats is not None:
+                stats.ms.append((time.perf_counter() - start) * 1000)
             if response.status_code == 422 and response.json().get("type", "").endswith("no-face"):
                 no_face.append(row)
                 continue
             response.raise_for_status()
-            for result in response.json()["results"]:
+            answer = response.json()
+            if stats is not None and answer.get("query_expansion", {}).get("used"):
+                stats.expanded += 1
+            for result in answer["results"]:
                 if result["photo_id"] in column:
                     similarity[row, column[result["photo_id"]]] = result["similarity"]
     return similarity, no_face, default
+
+
+def http_scores(
+    identities: list[str],
+    similarity: np.ndarray[Any, np.dtype[np.float32]],
+    no_face: list[int],
+    truth: list[frozenset[str]],
+    run: IndexRun,
+) -> lfw_events.Scores:
+    """The LFW-Events scores of searches made over HTTP (`similarities`) against a session
+    indexed over HTTP (`run`), with `truth` per photo."""
+    return lfw_events.Scores(
+        identities=identities,
+        similarity=similarity,
+        relevant=np.array([[n in t for t in truth] for n in identities], dtype=bool),
+        selfies_without_face=[identities[i] for i in no_face],
+        photos_faces=sum(int(e.get("faces_indexed", 0)) for e in run.indexed.values()),
+    )
+
+
+def pack_of(run: IndexRun) -> str:
+    """The model pack id the embedder recorded for the photos of `run`."""
+    return next((str(e.get("model_id")) for e in run.indexed.values()), "unknown")
 
 
 def scored(
@@ -61,17 +117,56 @@ def scored(
     threshold: float,
     parameters: dict[str, Any],
 ) -> dict[str, Any]:
-    """The LFW-Events report of searches made over HTTP (`similarities`) against a session
-    indexed over HTTP (`run`), with `truth` per photo."""
-    scores = lfw_events.Scores(
-        identities=identities,
-        similarity=similarity,
-        relevant=np.array([[n in t for t in truth] for n in identities], dtype=bool),
-        selfies_without_face=[identities[i] for i in no_face],
-        photos_faces=sum(int(e.get("faces_indexed", 0)) for e in run.indexed.values()),
+    """The LFW-Events report of `http_scores`."""
+    scores = http_scores(identities, similarity, no_face, truth, run)
+    return lfw_events.report(
+        scores, threshold=threshold, parameters=parameters, pack_id=pack_of(run)
     )
-    model = next((str(e.get("model_id")) for e in run.indexed.values()), "unknown")
-    return lfw_events.report(scores, threshold=threshold, parameters=parameters, pack_id=model)
+
+
+@dataclass(frozen=True)
+class HttpDraw:
+    """One LFW-Events draw indexed into its own session over HTTP and every selfie searched."""
+
+    session_id: str
+    photo_ids: list[str]
+    selfies: list[bytes]
+    run: IndexRun
+    cpu_s: float  # of the server and the stack while indexing
+    scores: lfw_events.Scores
+    default: float  # the server's default threshold
+    pack: str
+
+
+def http_draw(
+    bench: Bench,
+    server: Server,
+    protocol: lfw_events.Protocol,
+    prefix: str,
+    progress: Callable[[str], None],
+    label: str = "A1",
+    stats: SearchStats | None = None,
+) -> HttpDraw:
+    """Index `protocol`'s collages in a new session (`prefix`-...), search its selfies once
+    each at the sweep's floor and score them (`stats`: see `similarities`)."""
+    session_id = unique(prefix)
+    assert min(lfw_events.default_thresholds()) >= SWEEP_FLOOR
+    photo_ids = [f"{session_id}-c{i:04d}" for i in range(len(protocol.collages))]
+    progress(f"{label}: indexing {len(photo_ids)} collages over HTTP")
+    pids = (server.process.pid,)
+    cpu0 = bench.cpu_seconds(*pids)
+    run = asyncio.run(
+        index_photos(
+            bench, server, session_id, list(zip(photo_ids, protocol.collages, strict=True))
+        )
+    )
+    cpu = bench.cpu_seconds(*pids) - cpu0
+    identities = sorted(protocol.selfies)
+    selfies = [protocol.selfies[name].read_bytes() for name in identities]
+    progress(f"{label}: searching {len(selfies)} selfies")
+    similarity, no_face, default = similarities(server, session_id, selfies, photo_ids, stats)
+    scores = http_scores(identities, similarity, no_face, protocol.truth, run)
+    return HttpDraw(session_id, photo_ids, selfies, run, cpu, scores, default, pack_of(run))
 
 
 def _server_filter_agrees(
@@ -114,29 +209,16 @@ def lfw_events_http(
     params: data.EventsParams,
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
-    protocol = data.events(dataset, params)
-    session_id = unique("a1")
-    assert min(lfw_events.default_thresholds()) >= SWEEP_FLOOR
-    photo_ids = [f"{session_id}-c{i:04d}" for i in range(len(protocol.collages))]
-    progress(f"A1: indexing {len(photo_ids)} collages over HTTP")
-    pids = (server.process.pid,)
-    cpu0 = bench.cpu_seconds(*pids)
-    run = asyncio.run(
-        index_photos(
-            bench, server, session_id, list(zip(photo_ids, protocol.collages, strict=True))
-        )
+    drawn = http_draw(bench, server, data.events(dataset, params), "a1", progress)
+    result = lfw_events.report(
+        drawn.scores, threshold=drawn.default, parameters=params.as_dict(), pack_id=drawn.pack
     )
-    cpu = bench.cpu_seconds(*pids) - cpu0
-    identities = sorted(protocol.selfies)
-    selfies = [protocol.selfies[name].read_bytes() for name in identities]
-    progress(f"A1: searching {len(selfies)} selfies")
-    similarity, no_face, default = similarities(server, session_id, selfies, photo_ids)
-    result = scored(identities, similarity, no_face, protocol.truth, run, default, params.as_dict())
-    result["shipped_threshold"] = default
+    result["shipped_threshold"] = drawn.default
     result["server_filter_check"] = _server_filter_agrees(
-        server, session_id, selfies, photo_ids, similarity, default
-    )
-    result["indexing"] = _throughput(run, cpu)
+        server, drawn.session_id, drawn.selfies, drawn.photo_ids, drawn.scores.similarity,
+        drawn.default,
+    )  # fmt: skip
+    result["indexing"] = _throughput(drawn.run, drawn.cpu_s)
     return result
 
 

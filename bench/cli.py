@@ -31,7 +31,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-SUITES = ("accuracy", "ep", "pipeline", "load", "scale", "peer", "crowd", "vectors")
+SUITES = (
+    "accuracy", "calibration", "ep", "pipeline", "load", "scale", "peer", "crowd", "vectors",
+)  # fmt: skip
 
 Dataset = Annotated[
     Path, typer.Option(help="LFW-layout dir (labels.csv) for LFW-Events and LFW selfies.")
@@ -107,8 +109,8 @@ def _run(
     sizes = sizes or Sizes()
     if quick:
         sizes = Sizes(
-            pipeline_photos=24, scale_photos=24, load_photos=8, load_selfies=600,
-            uncached_s=5, cached_s=3, rate_limit_check=False,
+            draws=2, variants=(), pipeline_photos=24, scale_photos=24, load_photos=8,
+            load_selfies=600, uncached_s=5, cached_s=3, rate_limit_check=False,
         )  # fmt: skip
     with open_bench(configured=configured, keep=keep) as bench:
         outcome = run_all(
@@ -144,6 +146,60 @@ _suite_command("pipeline", "end-to-end indexing photos/s beside the raw engine's
 _suite_command("load", "search under load with wrk, distinct and repeated selfies.")
 _suite_command("scale", "indexing photos/s with 2 embedder processes ÷ 1.")
 _suite_command("peer", "face_recognition (dlib) beside ours (runs the accuracy suite too).")
+
+
+_CALIBRATION = (
+    "LFW-Events through the HTTP API over many seeded draws (seeds 1..N), each in its own "
+    "session: per threshold the mean and the worst draw, as labelled and on the verified "
+    "truth, the rule's default threshold; then search-side variants (selfie flip, query "
+    "expansion) re-searched on the same draws."
+)
+
+
+_CALIBRATION_VARIANTS_HELP = (
+    "Variants to compare (repeat or comma-separate; `none` for none): flip, expansion 0.5, "
+    "expansion 0.6, expansion 0.7, flip + expansion 0.6. Default: all."
+)
+
+
+def _variants(names: list[str] | None, quick: bool) -> tuple[str, ...]:
+    """The chosen variants (each option may name several, comma-separated), in `VARIANTS`
+    order; all by default, none with --quick."""
+    from bench.calibration import VARIANTS
+
+    if quick:
+        return ()
+    if names is None:
+        return tuple(VARIANTS)
+    chosen = {n.strip() for name in names for n in name.split(",") if n.strip()}
+    unknown = chosen - set(VARIANTS) - {"none"}
+    if unknown:
+        typer.echo(f"unknown variants: {', '.join(sorted(unknown))}; known: "
+                   f"{', '.join(VARIANTS)} (or none)", err=True)  # fmt: skip
+        raise typer.Exit(2)
+    return tuple(name for name in VARIANTS if name in chosen)
+
+
+@app.command("calibration", help=_doc("calibration", _CALIBRATION))
+def calibration_command(
+    dataset: Dataset = LFW,
+    draws: Annotated[
+        int, typer.Option(min=1, help="Draws (seeds 1..N); A1 asks for >= 20.")
+    ] = goals.A1_DRAWS,
+    variants: Annotated[
+        list[str] | None,
+        typer.Option(help=_CALIBRATION_VARIANTS_HELP),
+    ] = None,
+    quick: Annotated[bool, typer.Option(help="No variants: the base draws only.")] = False,
+    configured: Configured = False,
+    keep: Keep = False,
+    save: Save = True,
+) -> None:
+    from bench.suites import Sizes
+
+    chosen = _variants(variants, quick)
+    _run({"calibration"}, dataset=dataset, group=GROUP, configured=configured, keep=keep,
+         save=save, sizes=Sizes(draws=draws, variants=chosen))  # fmt: skip
 
 
 @app.command("ep", help=_doc("ep", "EP-12 (or EP-24): camera-size photos, phone selfies."))
@@ -189,8 +245,8 @@ def all_suites(
     quick: Annotated[bool, typer.Option(help="Smaller sizes (a few minutes).")] = False,
     write_report: Annotated[bool, typer.Option("--report/--no-report")] = True,
 ) -> None:
-    """Every suite in order (accuracy, pipeline, load, scale, peer, crowd, vectors), then
-    docs/benchmarks.md and the plots."""
+    """Every suite in order (accuracy, calibration, ep, pipeline, load, scale, peer, crowd,
+    vectors), then docs/benchmarks.md and the plots."""
     unknown = set(skip or ()) - set(SUITES)
     if unknown:
         typer.echo(f"unknown suites: {', '.join(sorted(unknown))}", err=True)

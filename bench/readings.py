@@ -48,6 +48,40 @@ def a1(r: dict[str, Any]) -> Reading | None:
     )
 
 
+#: A1's draws (BENCHMARKS.md "Many draws"); goals.A1_DRAWS.
+A1_DRAWS = 20
+
+
+def a1_draws(r: dict[str, Any]) -> Reading | None:
+    """A1 from the calibration suite: the worst draw's precision and the mean recall at the
+    shipped default as labelled (BENCHMARKS.md's protocol), over the draws it ran (fewer than
+    A1_DRAWS is said as its scope); the text adds them on the verified truth, which the rule
+    picks on."""
+    labelled = r.get("as_labelled", r)  # results saved before the two truths: one, top-level
+    at = labelled.get("at_shipped")
+    if not at:
+        return None
+    n = int(r["draws"])
+    draws = f"{n} draw{'s' * (n != 1)}"
+    pick = r.get("pick")
+    picked = f"the rule picks {pick['threshold']:.2f}" if pick else "the rule picks none"
+    text = f"{draws}: worst P {at['worst_precision']:.4f}, mean R {at['mean_recall']:.4f} at "
+    text += f"{at['threshold']:.2f}"
+    verified = (r.get("verified") or {}).get("at_shipped")
+    if verified:
+        text += (
+            f" as labelled (verified truth: worst P {verified['worst_precision']:.4f}, mean R "
+            f"{verified['mean_recall']:.4f}); on the verified truth {picked}"
+        )
+    else:
+        text += f"; {picked}"
+    return Reading(
+        {"worst_precision": at["worst_precision"], "mean_recall": at["mean_recall"]},
+        text,
+        scope=draws if n < A1_DRAWS else None,
+    )
+
+
 def a2(r: dict[str, Any]) -> Reading | None:
     runs = r.get("runs")
     if not runs:

@@ -1,5 +1,6 @@
-"""The accuracy sections of docs/benchmarks.md: A1 through HTTP (and the group photos) and A2
-on the library (see markdown.py)."""
+"""The accuracy sections of docs/benchmarks.md: A1 through HTTP (and the group photos) and A2 on
+the library (see markdown.py; A1 over many draws, the calibration suite, is
+sections_calibration.py)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,12 @@
 """The suites as one sequence: what `python -m bench all` runs, in order, on one bench.
 
-Order matters on a 2-core machine: the suites run one after another, never together. A1, P1 and
-P2 share one `all` server (started once; P1's raw engine runs while that server is idle). P4
-needs the embedder consumer group to itself, so the `all` server (which has an embedder) is
-stopped first. P5 reuses A1's figures of this run for our side. A2 (crowd) needs no server. P3
-comes last (it loads 1M rows).
+Order matters on a 2-core machine: the suites run one after another, never together. A1, its
+calibration over many draws (A1m, right after A1, one session per draw; its search-side
+variants each on a `search-api` server of their own beside it), P1 and P2 share one
+`all` server (started once, SEARCH_MIN_THRESHOLD lowered to the sweep's floor; P1's raw engine
+runs while that server is idle). P4 needs the embedder consumer group to itself, so the `all`
+server (which has an embedder) is stopped first. P5 reuses A1's figures of this run for our
+side. A2 (crowd) needs no server. P3 comes last (it loads 1M rows).
 """
 
 from __future__ import annotations
@@ -15,7 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import accuracy, crowd, data, event_photos, load, peer, pipeline, report, vectors
+from bench import (
+    accuracy,
+    calibration,
+    crowd,
+    data,
+    event_photos,
+    load,
+    peer,
+    pipeline,
+    report,
+    vectors,
+)
 from bench.harness import ALL_SERVER_ENV, Bench
 from bench.protocols.event_photos import EpParams
 
@@ -24,9 +37,12 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Sizes:
-    """How much each suite does. The defaults are the full run's (≲ 30 min on 2 cores)."""
+    """How much each suite does. The defaults are the full run's (≲ 55 min on 2 cores;
+    the calibration suite alone takes ~20 min with its variants)."""
 
     events: data.EventsParams = field(default_factory=data.EventsParams)
+    draws: int = calibration.DRAWS  # the calibration suite's draws (seeds 1..draws)
+    variants: tuple[str, ...] = tuple(calibration.VARIANTS)  # and the variants it compares
     ep: EpParams = field(default_factory=EpParams)
     ep_photos: int | None = None  # None: the whole draw
     pipeline_photos: int = 96
@@ -66,8 +82,8 @@ def run_all(
     progress: Progress,
     folder: Path = report.BENCH_DIR,
 ) -> Outcome:
-    """Run the chosen suites (accuracy, ep, pipeline, load, scale, peer, crowd, vectors) in
-    order."""
+    """Run the chosen suites (accuracy, calibration, ep, pipeline, load, scale, peer, crowd,
+    vectors) in order."""
     outcome = Outcome()
     have_lfw = data.lfw_available(dataset)
 
@@ -79,7 +95,7 @@ def run_all(
 
     if "peer" in suites and "accuracy" not in suites:
         suites = {*suites, "accuracy"}  # P5 compares with A1 of the same run
-    if suites & {"accuracy", "ep", "pipeline", "load"}:
+    if suites & {"accuracy", "calibration", "ep", "pipeline", "load"}:
         with bench.serve("all", **ALL_SERVER_ENV) as server:
             if "accuracy" in suites:
                 if have_lfw:
@@ -96,6 +112,15 @@ def run_all(
                     )
                 else:
                     outcome.skipped["accuracy"] = f"no dataset at {dataset}"
+            if "calibration" in suites:
+                if have_lfw:
+                    result = calibration.run(
+                        bench, server, dataset=dataset, params=sizes.events, draws=sizes.draws,
+                        variants=sizes.variants, progress=progress,
+                    )  # fmt: skip
+                    done("calibration", result)
+                else:
+                    outcome.skipped["calibration"] = f"no dataset at {dataset}"
             if "ep" in suites:
                 if have_lfw:
                     result = event_photos.run(

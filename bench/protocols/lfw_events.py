@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +32,7 @@ GRAY = (128, 128, 128)
 # Generous caps: the eval feeds known-good files through the same decoder as the services.
 _MAX_BYTES = 50 * 1024 * 1024
 _MAX_PIXELS = 100_000_000
+_Tile = TypeVar("_Tile")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,16 @@ def read_labels(dataset_dir: Path) -> dict[str, list[Path]]:
     return {name: sorted(paths, key=lambda p: p.name) for name, paths in images.items()}
 
 
+def attendee_pool(labels: dict[str, list[Path]]) -> list[str]:
+    """The identities a draw takes its attendees from (>= 3 images), sorted."""
+    return sorted(name for name, paths in labels.items() if len(paths) >= 3)
+
+
+def distractor_pool(labels: dict[str, list[Path]]) -> list[str]:
+    """The identities a draw takes its distractors from (1-2 images), sorted."""
+    return sorted(name for name, paths in labels.items() if len(paths) <= 2)
+
+
 def draw(
     labels: dict[str, list[Path]],
     rng: random.Random,
@@ -64,10 +75,10 @@ def draw(
     distractors (1-2 images) in seeded shuffle order; returns the attendees and their
     appearances (images after the first, up to `cap`) with one image of each distractor
     (identity None), shuffled by the same generator."""
-    attendees = sorted(name for name, paths in labels.items() if len(paths) >= 3)
+    attendees = attendee_pool(labels)
     rng.shuffle(attendees)
     attendees = attendees[:max_ids]
-    distractors = sorted(name for name, paths in labels.items() if len(paths) <= 2)
+    distractors = distractor_pool(labels)
     rng.shuffle(distractors)
     images: list[tuple[Path, str | None]] = []
     for name in attendees:
@@ -86,11 +97,15 @@ def build_protocol(
 
     collages: list[bytes] = []
     truth: list[frozenset[str]] = []
-    for start in range(0, len(tiles), 4):
-        group = tiles[start : start + 4]
+    for group in in_collages(tiles):
         collages.append(_collage([path for path, _ in group]))
         truth.append(frozenset(name for _, name in group if name is not None))
     return Protocol({name: labels[name][0] for name in attendees}, collages, truth)
+
+
+def in_collages(tiles: Sequence[_Tile]) -> list[Sequence[_Tile]]:
+    """The drawn tiles as the collages group them: 4 at a time, in order."""
+    return [tiles[start : start + 4] for start in range(0, len(tiles), 4)]
 
 
 def _collage(paths: Sequence[Path]) -> bytes:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bench import accuracy, data, event_photos, load, pipeline, report, wrk
+from bench import accuracy, calibration, data, event_photos, load, pipeline, report, wrk
 from bench.harness import ALL_SERVER_ENV, SWEEP_FLOOR, Bench, Server
 from bench.protocols.event_photos import EpParams
 from tests.bench.conftest import LFW, TINY, needs_lfw
@@ -44,6 +44,29 @@ def test_accuracy_through_http(
     saved = report.save("accuracy", result, tmp_path)
     assert saved.is_file()
     collected["accuracy"] = result
+
+
+@needs_lfw
+def test_calibration_over_draws(bench: Bench, server: Server, collected: dict[str, Any]) -> None:
+    result = calibration.run(
+        bench, server, dataset=LFW, params=TINY, draws=2, variants=["expansion 0.6"],
+        progress=print,
+    )  # fmt: skip
+    assert result["draws"] == 2
+    assert [d["seed"] for d in result["per_draw"]] == [1, 2]
+    for d in result["per_draw"]:
+        assert d["failed"] == 0 and d["pairs"] > 0 and d["pairs_verified"] >= d["pairs"]
+        assert _probability(d["at_shipped"]["precision"])
+        assert _probability(d["at_shipped_verified"]["precision"])
+    assert result["shipped_threshold"] > SWEEP_FLOOR
+    assert len(result["verified"]["sweep"]) == len(result["as_labelled"]["sweep"]) > 10
+    assert result["corrections"]["images_listed"] > 0
+    expansion = result["variants"]["expansion 0.6"]
+    assert expansion["strict_threshold"] == 0.6
+    assert expansion["verified"]["sweep"][-1]["threshold"] == 0.6
+    assert expansion["search"]["searches"] == 2 * TINY.max_ids
+    assert 0 < result["coverage"]["attendees_used"] <= 2 * TINY.max_ids
+    collected["calibration"] = result
 
 
 def test_pipeline_efficiency(bench: Bench, server: Server, collected: dict[str, Any]) -> None:

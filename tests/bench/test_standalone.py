@@ -73,7 +73,10 @@ def test_report_from_smoke_results(collected: dict[str, Any], tmp_path: Path) ->
     for suite, result in collected.items():
         assert report.headline(suite, result) != ""
     # Each suite that ran has its section (the P4 smoke is slow: it runs only with -m slow).
-    sections = {"vectors": "## P3", "scale": "## P4", "pipeline": "## P1"}
+    sections = {
+        "vectors": "## P3", "scale": "## P4", "pipeline": "## P1",
+        "calibration": "## A1 over many draws",
+    }  # fmt: skip
     for suite, heading in sections.items():
         if suite in collected:
             assert heading in text, suite
