@@ -80,8 +80,6 @@ def _record(row: asyncpg.Record | None) -> PhotoRecord | None:
 #: The first key of a session's advisory lock (two-key form; PostgreSQL keeps it apart from
 #: the one-key space of the photos' locks).
 SESSION_LOCK_CLASS = 1
-_SESSION_LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared($1, hashtext($2))"
-_SESSION_LOCK_EXCLUSIVE = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
 
 
 @asynccontextmanager
@@ -100,8 +98,8 @@ async def photo_transaction(
 async def lock_session(conn: Connection, session_id: str, *, exclusive: bool) -> None:
     """The session's advisory lock until the transaction ends: shared for a photo's write,
     exclusive for the session's erasure. Take it before any row lock."""
-    query = _SESSION_LOCK_EXCLUSIVE if exclusive else _SESSION_LOCK_SHARED
-    await conn.execute(query, SESSION_LOCK_CLASS, session_id)
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    await conn.execute(f"SELECT {function}($1, hashtext($2))", SESSION_LOCK_CLASS, session_id)
 
 
 async def get_photo(
