@@ -75,6 +75,18 @@ def _count_written(stack: Settings, session: str) -> int:
         return len(_written(conn, session))
 
 
+def _committed(stack: Settings, topics: Topics) -> int:
+    """Offsets the embedder group has committed on the stream's topic, summed."""
+    return asyncio.run(
+        committed_total(
+            stack.kafka.bootstrap,
+            topics.kafka.consumer_group,
+            topics.kafka.topic_uploaded,
+            topics.kafka.partitions,
+        )
+    )
+
+
 def _blocked_on(conn: psycopg.Connection[Any], candidates: list[str]) -> str | None:
     """The candidate whose advisory lock another session is waiting for, if any."""
     row = conn.execute(
@@ -119,14 +131,7 @@ def crash_mid_batch_and_recover(
                 )
                 assert blocked != "all-written", "every photo was written: no lock was hit"
                 written = _written(probe, session)
-                committed = asyncio.run(
-                    committed_total(
-                        stack.kafka.bootstrap,
-                        topics.kafka.consumer_group,
-                        topics.kafka.topic_uploaded,
-                        topics.kafka.partitions,
-                    )
-                )
+                committed = _committed(stack, topics)
                 if len(written) > committed:
                     first.process.send_signal(signal.SIGKILL)
                     first.process.wait(30)
@@ -220,14 +225,7 @@ def test_a_crash_after_the_batch_is_committed_and_before_its_offsets_duplicates_
     assert not fault.exists()  # it fired once: the next embedder runs clean
     with db(stack) as conn:
         written = _written(conn, session)
-    committed = asyncio.run(
-        committed_total(
-            stack.kafka.bootstrap,
-            topics.kafka.consumer_group,
-            topics.kafka.topic_uploaded,
-            topics.kafka.partitions,
-        )
-    )
+    committed = _committed(stack, topics)
     assert committed == 0 and len(written) >= 1, (committed, written)
     at_kill = faces_per_photo(stack, list(written))
     assert {p: at_kill.get(p, 0) for p in written} == {p: expected[p] for p in written}
