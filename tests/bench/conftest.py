@@ -3,10 +3,12 @@ prove the harness works and writes well-formed results; they never check a speed
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bench import data
 from bench.harness import Bench, isolated
+from bench.protocols.lfw_events import Scores
 from libs.common.settings import Settings
 from tests.support.data import REPO
 
@@ -14,6 +16,14 @@ LFW = REPO / ".." / "shared" / "datasets" / "lfw-dev"
 TINY = data.EventsParams(max_ids=6, cap=4, n_distractors=6)
 
 needs_lfw = pytest.mark.skipif(not data.lfw_available(LFW), reason=f"no dataset at {LFW}")
+
+
+def one_selfie_scores(relevant: list[float], irrelevant: list[float]) -> Scores:
+    """One selfie against one photo per similarity: the `relevant` ones show the selfie's
+    identity, the `irrelevant` ones do not."""
+    similarity = np.array([[*relevant, *irrelevant]], np.float32)
+    truth = np.array([[True] * len(relevant) + [False] * len(irrelevant)])
+    return Scores(["someone"], similarity, truth, [], len(relevant) + len(irrelevant))
 
 
 @pytest.fixture(scope="session")
