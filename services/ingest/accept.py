@@ -44,7 +44,7 @@ async def accept_photo(runtime: Runtime, upload: Upload) -> Accepted:
     key = photo_object_key(upload.session_id, upload.photo_id, digest)
     store, kafka = runtime.objects(), runtime.settings.kafka
     old_key: str | None = None
-    async with photos.photo_transaction(runtime.pool(), upload.photo_id) as conn:
+    async with photos.photo_transaction(runtime.pool(), upload.photo_id, upload.session_id) as conn:
         existing = await photos.get_photo(conn, upload.photo_id, for_update=True)
         if existing is not None and existing.session_id != upload.session_id:
             raise ApiError(

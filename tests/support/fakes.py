@@ -98,7 +98,9 @@ class FakePhotoDb:
         self.sessions[session_id] = datetime.now(UTC)
 
     @asynccontextmanager
-    async def photo_transaction(self, pool: Any, photo_id: str) -> AsyncIterator[object]:
+    async def photo_transaction(
+        self, pool: Any, photo_id: str, session_id: str | None = None
+    ) -> AsyncIterator[object]:
         self._check()
         yield object()
 

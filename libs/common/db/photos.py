@@ -8,6 +8,12 @@ embedder's write and an erasure of the same photo never interleave. The embedder
 gated (`_write_gate`): an event older than an erasure of its photo or session is skipped, so a
 replay cannot resurrect erased faces, and neither can an older upload of other bytes. Keyed by
 (photo_id, face_index), a replayed write puts the same rows back: never a duplicate face.
+
+Lock order: a photo's writes hold its session's lock in shared mode, taken before any row lock;
+a session's erasure holds it exclusively, before its row locks. Without it, an erasure of a
+session (photo rows, then the session row) and a write into it (the session row, then the
+photo row) deadlocked: PostgreSQL aborted one of them, and the erasure answered 500
+(schemathesis found it; tests/integration/test_photo_locks.py).
 """
 
 from __future__ import annotations
@@ -71,12 +77,31 @@ def _record(row: asyncpg.Record | None) -> PhotoRecord | None:
 # --- reading and locking ------------------------------------------------------------------
 
 
+#: The first key of a session's advisory lock (two-key form; PostgreSQL keeps it apart from
+#: the one-key space of the photos' locks).
+SESSION_LOCK_CLASS = 1
+_SESSION_LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared($1, hashtext($2))"
+_SESSION_LOCK_EXCLUSIVE = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
+
+
 @asynccontextmanager
-async def photo_transaction(pool: asyncpg.Pool, photo_id: str) -> AsyncIterator[Connection]:
-    """A transaction holding the photo's lock until it ends (commit or rollback)."""
+async def photo_transaction(
+    pool: asyncpg.Pool, photo_id: str, session_id: str | None = None
+) -> AsyncIterator[Connection]:
+    """A transaction holding the photo's lock until it ends (commit or rollback), and, when the
+    session is known, that session's lock in shared mode (see the lock order above)."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", photo_id)
+        if session_id is not None:
+            await lock_session(conn, session_id, exclusive=False)
         yield conn
+
+
+async def lock_session(conn: Connection, session_id: str, *, exclusive: bool) -> None:
+    """The session's advisory lock until the transaction ends: shared for a photo's write,
+    exclusive for the session's erasure. Take it before any row lock."""
+    query = _SESSION_LOCK_EXCLUSIVE if exclusive else _SESSION_LOCK_SHARED
+    await conn.execute(query, SESSION_LOCK_CLASS, session_id)
 
 
 async def get_photo(
@@ -195,7 +220,7 @@ async def record_indexed(
 ) -> WriteResult:
     """Status `indexed` and the photo's faces, replacing any earlier ones, in one transaction."""
     rejected = [{"reason": r.reason, "bbox": list(r.bbox)} for r in result.rejected]
-    async with photo_transaction(pool, event.photo_id) as conn:
+    async with photo_transaction(pool, event.photo_id, event.session_id) as conn:
         stop = await _write_gate(conn, event)
         if stop is not None:
             return stop
@@ -241,7 +266,7 @@ async def record_indexed(
 async def record_failed(pool: asyncpg.Pool, event: PhotoUploaded, error: str) -> WriteResult:
     """Status `failed` with the reason (unless erased since, superseded, or owned elsewhere).
     Faces of earlier bytes of the photo go: they no longer describe it."""
-    async with photo_transaction(pool, event.photo_id) as conn:
+    async with photo_transaction(pool, event.photo_id, event.session_id) as conn:
         stop = await _write_gate(conn, event)
         if stop is not None:
             return stop
@@ -276,6 +301,14 @@ async def erase_photo(pool: asyncpg.Pool, photo_id: str) -> ErasedPhoto | None:
     erasure finds the tombstone (so the caller can finish deleting S3 objects); None if
     FacePass never had this photo."""
     async with photo_transaction(pool, photo_id) as conn:
+        # Its session first (shared), then its row: read unlocked to learn the session. The
+        # photo's lock keeps other writes of it out; a session erasure may still take the row,
+        # and then it is found as a tombstone below.
+        session_of: str | None = await conn.fetchval(
+            "SELECT session_id FROM photos WHERE photo_id = $1", photo_id
+        )
+        if session_of is not None:
+            await lock_session(conn, session_of, exclusive=False)
         record = await get_photo(conn, photo_id, for_update=True)
         if record is None:
             session_id: str | None = await conn.fetchval(
@@ -299,6 +332,7 @@ async def erase_session(pool: asyncpg.Pool, session_id: str) -> int:
     """Delete a session's photos and faces and leave a tombstone (even for a session not seen
     yet: its events may be in flight). Returns how many photos were erased."""
     async with pool.acquire() as conn, conn.transaction():
+        await lock_session(conn, session_id, exclusive=True)
         erased = await conn.fetch(
             "SELECT photo_id FROM photos WHERE session_id = $1 FOR UPDATE", session_id
         )
