@@ -5,7 +5,9 @@ with POST /api/v2/search. To get the whole threshold sweep from one search per s
 asks for the sweep's lowest threshold (the bench server runs with SEARCH_MIN_THRESHOLD lowered to
 allow it) and a limit above the session's photo count; the sweep then filters the returned
 similarities client-side. A few selfies are also searched at the server's default threshold to
-check that the client-side filter gives the same photos as the server's own.
+check that the client-side filter gives the same photos as the server's own. With query
+expansion (shipped on) such a filter is exact only up to the strict threshold, so the sweep
+stops there (`bench.harness.sweep_top`).
 
 The scores use the library protocol (`bench.protocols.lfw_events`), so HTTP and library
 figures are computed the same way; what differs is the path: ingest, Kafka, the embedder,
@@ -25,7 +27,7 @@ import numpy as np
 
 from bench import data
 from bench.client import IndexRun, index_photos, search, unique
-from bench.harness import SWEEP_FLOOR, Bench, Server
+from bench.harness import ALL_SERVER_ENV, SWEEP_FLOOR, Bench, Server, sweep_top
 from bench.protocols import lfw_events
 
 LIMIT = 1000  # the API's maximum; above every session indexed here
@@ -120,8 +122,9 @@ def scored(
     """The LFW-Events report of `http_scores`."""
     scores = http_scores(identities, similarity, no_face, truth, run)
     return lfw_events.report(
-        scores, threshold=threshold, parameters=parameters, pack_id=pack_of(run)
-    )
+        scores, threshold=threshold, parameters=parameters, pack_id=pack_of(run),
+        top=sweep_top(ALL_SERVER_ENV),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -211,8 +214,9 @@ def lfw_events_http(
 ) -> dict[str, Any]:
     drawn = http_draw(bench, server, data.events(dataset, params), "a1", progress)
     result = lfw_events.report(
-        drawn.scores, threshold=drawn.default, parameters=params.as_dict(), pack_id=drawn.pack
-    )
+        drawn.scores, threshold=drawn.default, parameters=params.as_dict(), pack_id=drawn.pack,
+        top=sweep_top(ALL_SERVER_ENV),
+    )  # fmt: skip
     result["shipped_threshold"] = drawn.default
     result["server_filter_check"] = _server_filter_agrees(
         server, drawn.session_id, drawn.selfies, drawn.photo_ids, drawn.scores.similarity,

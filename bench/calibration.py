@@ -25,13 +25,13 @@ at the strict threshold (SEARCH_EXPANSION_THRESHOLD; services/search_api/expansi
 request threshold t <= the strict threshold the lenders are the same whatever t is, so
 filtering one search made at the sweep's floor at t client-side gives exactly the answer of a
 search at t; above the strict threshold it would not (a search there lends at its own
-threshold), so an expansion variant's sweep stops at its strict threshold (`strict_threshold`)
-and its rule looks only at thresholds up to there.
+threshold), so a sweep with expansion (the base's, as it ships, and an expansion variant's)
+stops at its strict threshold (`bench.harness.sweep_top`) and its rule looks only up to there.
 
 Where no threshold satisfies the rule, `holding` says where the worst draw's precision does
 reach the floor, and each draw's false positives at the shipped threshold name the identities
 and images of the photo's tiles (unlabelled true matches show there). The aggregation
-and the rule (bench/calibration_rule.py), `false_positives` and `strict_threshold` are pure, so
+and the rule (bench/calibration_rule.py), `false_positives` and `sweep_top` are pure, so
 they are unit-tested on synthetic scores (tests/bench/test_calibration.py).
 """
 
@@ -56,35 +56,31 @@ from bench.calibration_rule import (
     corrections,
     coverage,
 )
-from bench.harness import ALL_SERVER_ENV, Bench, Server
+from bench.harness import ALL_SERVER_ENV, Bench, Server, sweep_top
 from bench.protocols import coappearances, lfw_events
 from bench.protocols.lfw_events import Scores
-from libs.common.settings import SearchSettings
 
 #: The draws of a full run (A1 asks for >= 20).
 DRAWS = goals.A1_DRAWS
-#: Search-side variants compared on the same draws: what each adds to the base server's
-#: settings (ALL_SERVER_ENV) on its own `search-api` server.
-_EXPANSION = {"SEARCH_QUERY_EXPANSION": "true"}
+#: Search-side variants compared on the same draws: what each changes in the base server's
+#: settings (ALL_SERVER_ENV over the shipped defaults: query expansion at 0.6, no flip) on its
+#: own `search-api` server. Each names its switches in full, whatever ships.
+_NO_FLIP = {"FACE_SELFIE_FLIP": "false"}
+_NO_EXPANSION = {"SEARCH_QUERY_EXPANSION": "false"}
+
+
+def _expansion(strict: str) -> dict[str, str]:
+    return {"SEARCH_QUERY_EXPANSION": "true", "SEARCH_EXPANSION_THRESHOLD": strict}
+
+
 VARIANTS: dict[str, dict[str, str]] = {
-    "flip": {"FACE_SELFIE_FLIP": "true"},
-    "expansion 0.5": {**_EXPANSION, "SEARCH_EXPANSION_THRESHOLD": "0.5"},
-    "expansion 0.6": {**_EXPANSION, "SEARCH_EXPANSION_THRESHOLD": "0.6"},
-    "expansion 0.7": {**_EXPANSION, "SEARCH_EXPANSION_THRESHOLD": "0.7"},
-    "flip + expansion 0.6": {
-        "FACE_SELFIE_FLIP": "true", **_EXPANSION, "SEARCH_EXPANSION_THRESHOLD": "0.6",
-    },
-}  # fmt: skip
-_TRUE = {"1", "true", "yes", "on"}
-
-
-def strict_threshold(env: Mapping[str, str]) -> float | None:
-    """The strict (lenders') threshold of a variant with query expansion; None without. The
-    sweep of such a variant is valid up to it only (module docstring)."""
-    if env.get("SEARCH_QUERY_EXPANSION", "").strip().lower() not in _TRUE:
-        return None
-    default = SearchSettings.model_fields["expansion_threshold"].default
-    return float(env.get("SEARCH_EXPANSION_THRESHOLD", default))
+    "neither": {**_NO_FLIP, **_NO_EXPANSION},
+    "flip": {"FACE_SELFIE_FLIP": "true", **_NO_EXPANSION},
+    "expansion 0.5": {**_NO_FLIP, **_expansion("0.5")},
+    "expansion 0.6": {**_NO_FLIP, **_expansion("0.6")},
+    "expansion 0.7": {**_NO_FLIP, **_expansion("0.7")},
+    "flip + expansion 0.6": {"FACE_SELFIE_FLIP": "true", **_expansion("0.6")},
+}
 
 
 @dataclass(frozen=True)
@@ -169,7 +165,7 @@ def _variant(
     """Every draw's selfies searched again, in the draw's session, on a `search-api` server
     with the variant's settings; aggregated like the base (on both truths)."""
     env = VARIANTS[name]
-    top = strict_threshold(env)
+    top = sweep_top({**ALL_SERVER_ENV, **env})
     at = shipped if top is None or shipped <= top + 1e-9 else None  # within the valid sweep
     start = time.perf_counter()
     stats = SearchStats()
@@ -282,8 +278,9 @@ def run(
             }
         )
     assert shipped is not None, "no draws"
-    on_verified = aggregate(verified, shipped)
-    on_labels = aggregate(labelled, shipped)
+    top = sweep_top(ALL_SERVER_ENV)  # the shipped settings' expansion, if any
+    on_verified = aggregate(verified, shipped, top)
+    on_labels = aggregate(labelled, shipped, top)
     chosen = on_verified["pick"]
     for entry in per_draw:
         entry["at_pick"] = _at(verified[entry["seed"]], chosen["threshold"] if chosen else None)
@@ -298,6 +295,7 @@ def run(
         "pack": pack,
         "draws": len(labelled),
         "shipped_threshold": shipped,
+        "strict_threshold": top,
         "rule": RULE,
         "rule_truth": RULE_TRUTH,
         "precision_floor": PRECISION_FLOOR,

@@ -157,8 +157,8 @@ _CALIBRATION = (
 
 
 _CALIBRATION_VARIANTS_HELP = (
-    "Variants to compare (repeat or comma-separate; `none` for none): flip, expansion 0.5, "
-    "expansion 0.6, expansion 0.7, flip + expansion 0.6. Default: all."
+    "Variants to compare (repeat or comma-separate; `none` for none): neither, flip, "
+    "expansion 0.5, expansion 0.6, expansion 0.7, flip + expansion 0.6. Default: all."
 )
 
 

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from libs.common.settings import Settings, load_settings
+from libs.common.settings import SearchSettings, Settings, load_settings
 from libs.stack.private import free_port, private_stack_settings, settings_env, wait_healthy
 
 BENCH_STATE = Path(".facepass/bench")
@@ -38,6 +38,24 @@ SWEEP_FLOOR = 0.10
 #: The shared `all` server of A1, P1 and P2: one inference thread per model session (the
 #: shipped default, said explicitly), limits off, the sweep's floor allowed.
 ALL_SERVER_ENV = {"FACE_INTRA_OP_THREADS": "1", "SEARCH_MIN_THRESHOLD": str(SWEEP_FLOOR)}
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def sweep_top(env: Mapping[str, str]) -> float | None:
+    """The highest threshold a client-side sweep of floor searches is exact for, on a server
+    with `env` over the shipped defaults: with query expansion, its strict (lenders')
+    threshold; None (no limit) without.
+
+    With expansion an answer is the union of the first pass and a pass refined by the matches
+    at the strict threshold. For a threshold t at or below it the lenders are the same whatever
+    t is, so filtering one search at the floor at t gives exactly a search at t; above it a
+    search lends at its own threshold, so the filtered answer would not be one."""
+    defaults = SearchSettings.model_fields
+    on = env.get("SEARCH_QUERY_EXPANSION")
+    expands = defaults["query_expansion"].default if on is None else on.strip().lower() in _TRUE
+    if not expands:
+        return None
+    return float(env.get("SEARCH_EXPANSION_THRESHOLD", defaults["expansion_threshold"].default))
 
 
 def isolated(settings: Settings) -> Settings:

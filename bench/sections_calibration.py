@@ -280,10 +280,11 @@ def _false_positives(r: dict[str, Any], two: bool) -> list[str]:
 
 def _named(name: str, variant: Mapping[str, Any]) -> str:
     """A variant's name in the table: the base's settings, an expansion variant's sweep top."""
-    if name == BASE:
-        return f"{BASE} (shipped settings, `all` server)"
     top = variant.get("strict_threshold")
-    return f"{name} (t ≤ {top:.2f})" if top is not None else name
+    limit = f", t ≤ {top:.2f}" if top is not None else ""
+    if name == BASE:
+        return f"{BASE} (shipped settings, `all` server{limit})"
+    return f"{name} (t{limit.removeprefix(', t')})" if top is not None else name
 
 
 def _variants(
@@ -296,14 +297,14 @@ def _variants(
         "verified": verified,
         "as_labelled": labelled,
         "search": base_search,
-        "strict_threshold": None,
+        "strict_threshold": r.get("strict_threshold"),
     }
     rows = {BASE: base, **variants}
     lines = [
         "### Search-side variants on the same draws",
         "",
         "After the draws above, each variant got a `search-api` server of its own over the same "
-        "stack (the base server's settings plus the variant's) and searched every draw's "
+        "stack (the base server's settings with the variant's switches) and searched every draw's "
         "selfies again in the draw's session, once each at the sweep's floor. With query "
         "expansion the answer is the union of the first pass and a second pass with a refined "
         "query (the first pass's matches at the strict threshold lend their faces), so for a "

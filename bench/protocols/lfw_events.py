@@ -206,10 +206,16 @@ def best_for_precision(rows: Sequence[dict[str, float]], floor: float) -> dict[s
 
 
 def report(
-    scores: Scores, *, threshold: float, parameters: dict[str, Any], pack_id: str
+    scores: Scores,
+    *,
+    threshold: float,
+    parameters: dict[str, Any],
+    pack_id: str,
+    top: float | None = None,
 ) -> dict[str, Any]:
-    """Everything the CLI prints and writes as JSON."""
-    rows = sweep(scores, default_thresholds())
+    """Everything the CLI prints and writes as JSON; the sweep stops at `top` when given (a
+    client-side sweep of a server with query expansion, bench.harness.sweep_top)."""
+    rows = sweep(scores, [t for t in default_thresholds() if top is None or t <= top + 1e-9])
     return {
         "protocol": "LFW-Events",
         "parameters": parameters,

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from bench import calibration, calibration_rule, data
+from bench.harness import sweep_top
 from bench.protocols import coappearances, lfw_events
 from bench.protocols.lfw_events import Scores
 from tests.bench.conftest import LFW, needs_lfw, one_selfie_scores
@@ -211,13 +212,15 @@ def test_corrections_count_the_false_positives_they_remove() -> None:
 
 
 def test_expansion_variants_sweep_up_to_their_strict_threshold() -> None:
-    assert calibration.strict_threshold(calibration.VARIANTS["flip"]) is None
-    assert calibration.strict_threshold(calibration.VARIANTS["expansion 0.5"]) == 0.5
-    assert calibration.strict_threshold(calibration.VARIANTS["flip + expansion 0.6"]) == 0.6
-    assert calibration.strict_threshold({"SEARCH_QUERY_EXPANSION": "true"}) == 0.6  # default
-    assert calibration.strict_threshold({"SEARCH_QUERY_EXPANSION": "false"}) is None
-    for name, env in calibration.VARIANTS.items():
-        assert ("expansion" in name) == (calibration.strict_threshold(env) is not None)
+    variants = calibration.VARIANTS
+    assert sweep_top(variants["flip"]) is None and sweep_top(variants["neither"]) is None
+    assert sweep_top(variants["expansion 0.5"]) == 0.5
+    assert sweep_top(variants["flip + expansion 0.6"]) == 0.6
+    assert sweep_top({"SEARCH_QUERY_EXPANSION": "true"}) == 0.6  # the default strict threshold
+    assert sweep_top({"SEARCH_QUERY_EXPANSION": "false"}) is None
+    assert sweep_top({}) == 0.6  # the shipped settings expand, so the base's sweep stops there
+    for name, env in variants.items():
+        assert ("expansion" in name) == (sweep_top(env) is not None)
     assert calibration_rule.thresholds_up_to(0.5)[-1] == 0.5
     assert calibration_rule.thresholds_up_to(None) == lfw_events.default_thresholds()
     draws = {1: one_selfie_scores([0.9] * 10, [0.455]), 2: one_selfie_scores([0.9, 0.3], [0.2])}

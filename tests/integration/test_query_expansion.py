@@ -32,7 +32,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureW
 
 SELFIE = jpeg_bytes(TOM_HANKS, scale=0.8)
 THRESHOLD = 0.4  # the request's; the strict one is SEARCH_EXPANSION_THRESHOLD's default, 0.6
-ON = {"SEARCH_QUERY_EXPANSION": "True", "SEARCH_CACHE_TTL_S": "0"}
+ON = {"SEARCH_QUERY_EXPANSION": "True", "SEARCH_CACHE_TTL_S": "0"}  # the default, said here
+OFF = {"SEARCH_QUERY_EXPANSION": "False", "SEARCH_CACHE_TTL_S": "0"}
 
 
 def _session_faces(embedding: np.ndarray) -> dict[str, np.ndarray]:
@@ -116,18 +117,23 @@ def _queries(server: ServerProcess) -> tuple[float, float]:
     return _metric(server, series.format("sql")), _metric(server, series.format("matrix"))
 
 
-def test_without_the_switch_the_selfie_alone_answers(server: ServerProcess, session: str) -> None:
-    body = _search(server, session)
+def test_with_the_switch_off_the_selfie_alone_answers(
+    stack: Settings, session: str, tmp_path: Path
+) -> None:
+    with facepass_serve(stack, tmp_path, "search-api", **OFF) as plain:
+        body = _search(plain, session)
+        assert _queries(plain) == (1, 0)
     assert body["found"] == ["sure", "L"]
     assert body["query_expansion"] == {"used": False, "faces": 0}
 
 
-def test_the_sql_path_expands_with_the_sure_match_only(
-    stack: Settings, session: str, tmp_path: Path
-) -> None:
-    with facepass_serve(stack, tmp_path, "search-api", **ON) as expanding:
-        body = _search(expanding, session)
-        assert _queries(expanding) == (2, 0)  # the first pass and the refined one, in SQL
+def test_the_sql_path_expands_with_the_sure_match_only(server: ServerProcess, session: str) -> None:
+    """The default server: expansion ships on (docs/faces.md, "Accuracy switches")."""
+    before = _queries(server)
+    body = _search(server, session)
+    after = _queries(server)
+    # The first pass and the refined one, in SQL.
+    assert (after[0] - before[0], after[1] - before[1]) == (2, 0)
     assert body["query_expansion"] == {"used": True, "faces": 1}
     # "missed" came through the refined query; L is the selfie's own match; L2 stays out.
     assert body["found"] == ["sure", "missed", "L"]

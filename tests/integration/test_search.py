@@ -62,7 +62,9 @@ def test_a_crop_of_one_attendee_finds_the_group_photo_only(
     assert set(body) == {
         "session_id", "results", "query_face", "threshold", "took_ms", "query_expansion"
     }  # fmt: skip
-    assert body["query_expansion"] == {"used": False, "faces": 0}  # off by default
+    # On by default: the crop's own face in the group photo is a sure match (>= 0.6) and lends
+    # itself; the refined query finds nothing else of her.
+    assert body["query_expansion"] == {"used": True, "faces": 1}
     assert [r["photo_id"] for r in body["results"]] == [f"{t1_session}-group"]
     result = body["results"][0]
     assert result["similarity"] >= body["threshold"]
@@ -175,7 +177,12 @@ def test_huge_sessions_are_searched_in_memory_with_the_same_answers(
     photos = {f"{session}-group": T1.read_bytes(), f"{session}-tom": jpeg_bytes(TOM_HANKS)}
     index_and_wait(server, session, photos)
     selfie = jpeg_bytes(TOM_HANKS, scale=0.8)
-    env = {"SEARCH_MATRIX_MIN_FACES": "1", "SEARCH_MATRIX_REFRESH_S": "0.1"}
+    # One pass per search, so the counts below are the paths' (expansion's second pass on both
+    # paths: tests/integration/test_query_expansion.py).
+    env = {
+        "SEARCH_MATRIX_MIN_FACES": "1", "SEARCH_MATRIX_REFRESH_S": "0.1",
+        "SEARCH_QUERY_EXPANSION": "False",
+    }  # fmt: skip
     # No result cache: every search below runs the per-session query.
     with facepass_serve(stack, tmp_path, "search-api", SEARCH_CACHE_TTL_S="0", **env) as matrix:
         sql = 'facepass_search_session_queries_total{path="sql"}'

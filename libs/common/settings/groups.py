@@ -236,10 +236,10 @@ class SearchSettings(_Group):
         "and shared through Redis.",
     )
     query_expansion: bool = Field(
-        default=False,
+        default=True,
         description="Session query expansion: the matches at SEARCH_EXPANSION_THRESHOLD or "
-        "above lend their faces to a refined query, searched in a second exact pass. Off until "
-        "the multi-draw calibration says otherwise (docs/faces.md).",
+        "above lend their faces to a refined query, searched in a second exact pass. On: over "
+        "20 calibration draws it found more at the same worst-draw precision (docs/faces.md).",
     )
     expansion_threshold: float = Field(
         default=0.6,

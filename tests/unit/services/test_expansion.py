@@ -65,7 +65,8 @@ def test_the_union_keeps_each_photo_once_with_its_better_pass() -> None:
 
 
 def test_lenders_are_never_less_sure_than_the_search() -> None:
-    assert lending_for(SearchSettings(), 0.4) is None  # the switch is off by default
+    assert lending_for(SearchSettings(), 0.4) == Lending(0.6, 5)  # on by default
+    assert lending_for(SearchSettings(query_expansion=False), 0.4) is None
     on = SearchSettings(query_expansion=True, expansion_threshold=0.6, expansion_faces=3)
     assert lending_for(on, 0.4) == Lending(0.6, 3)
     assert lending_for(on, 0.7) == Lending(0.7, 3)  # a stricter search uses its own
@@ -136,7 +137,7 @@ async def test_a_sure_match_lends_and_brings_in_a_photo_the_selfie_missed(
     )  # below 0.4 for the selfie alone
     db.add_photo("stranger", "s1", [around.face(0.05)])
 
-    plain = await search()  # the switch off: one pass
+    plain = await search(query_expansion=False)  # the switch off: one pass
     assert found(plain) == ["sure"] and len(path.passes) == 1
     assert (plain.query_expansion.used, plain.query_expansion.faces) == (False, 0)
 
