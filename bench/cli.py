@@ -110,7 +110,7 @@ def _run(
     if quick:
         sizes = Sizes(
             draws=2, variants=(), pipeline_photos=24, scale_photos=24, load_photos=8,
-            load_selfies=600, uncached_s=5, cached_s=3, rate_limit_check=False,
+            load_selfies=600, phone_selfies=10, uncached_s=5, cached_s=3, rate_limit_check=False,
         )  # fmt: skip
     with open_bench(configured=configured, keep=keep) as bench:
         outcome = run_all(

@@ -13,6 +13,7 @@ from pathlib import Path
 import insightface
 from PIL import Image
 
+from bench.protocols.event_photos import phone_selfie
 from bench.protocols.lfw_events import Protocol, build_protocol, read_labels
 
 SHARED = Path("../shared/datasets")
@@ -73,6 +74,16 @@ def event_photos(dataset: Path, count: int, params: EventsParams | None = None) 
     else:
         collages = [jpeg(T1), jpeg(TOM_HANKS)]
     return [collages[i % len(collages)] for i in range(count)]
+
+
+def phone_selfies(dataset: Path, count: int, *, seed: int = 12) -> list[bytes]:
+    """`count` 12 MP phone selfies (the Event-Photo protocol's, half stored rotated with an EXIF
+    tag) of the first images of shuffled LFW identities: all bytes differ."""
+    labels = read_labels(dataset)
+    names = sorted(labels)
+    rng = random.Random(seed)  # noqa: S311 - a reproducible draw
+    rng.shuffle(names)
+    return [phone_selfie(labels[name][0], rng)[0] for name in names[:count]]
 
 
 def distinct_selfies(dataset: Path, count: int, *, seed: int = 11) -> list[bytes]:

@@ -6,6 +6,12 @@ repeated selfie (warmed first, so every request is a cache hit). Beside them, th
 limit measured in the same run: this machine's cores ÷ the median time of the selfie model
 (decode at the server's reduction + detect + embed, one thread) on a sample of the same selfies.
 Optionally the rate limiter at its default (60/min per client): how many 429s, with Retry-After.
+
+P2 proper: 12 MP phone selfies (the Event-Photo protocol's) at c=10. Enough distinct ones for a
+whole run would be hundreds of megabytes of request bodies, so a `search-api` server of its own
+runs with the result cache off (SEARCH_CACHE_TTL_S=0) and wrk rotates a smaller set: every
+request runs the face model all the same (the searches counter and the cache counter, read
+before and after, prove it). Its model-bound limit is measured on the same selfies.
 """
 
 from __future__ import annotations
@@ -125,9 +131,10 @@ def run(
     rate_limit_check: bool,
     progress: Callable[[str], None],
     parallel_check: bool = True,
+    phone_selfies: list[bytes] | None = None,
 ) -> dict[str, Any]:
     """`selfies` are split evenly between the concurrency levels (distinct runs); the first one
-    is also the repeated selfie."""
+    is also the repeated selfie. `phone_selfies`, when given, are P2's (c=10, `uncached_s`)."""
     session_id = unique("p2")
     progress(f"P2: indexing {len(photos)} photos")
     named = [(f"{session_id}-{i:04d}", p) for i, p in enumerate(photos)]
@@ -151,6 +158,11 @@ def run(
             cached = _level(server, repeated, c, cached_s)
             levels.append({"connections": c, "uncached": uncached, "cached": cached})
         limited = _rate_limited(bench, session_id, repeated, progress) if rate_limit_check else None
+        phone = (
+            _phone(bench, session_id, folder, phone_selfies, uncached_s, progress)
+            if phone_selfies
+            else None
+        )
     return {
         "session_photos": len(indexed.indexed),
         "session_faces": sum(int(e.get("faces_indexed", 0)) for e in indexed.indexed.values()),
@@ -158,6 +170,38 @@ def run(
         "model_bound": model,
         "levels": levels,
         "rate_limit": limited,
+        "phone": phone,
+    }
+
+
+def _phone(
+    bench: Bench,
+    session_id: str,
+    folder: Path,
+    selfies: list[bytes],
+    duration_s: int,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """P2: distinct 12 MP phone selfies at c=10 on a `search-api` server without the result
+    cache (module docstring), and the model-bound limit on the same selfies."""
+    connections = 10
+    progress(f"P2: 12 MP phone selfies, model time on {len(selfies)}")
+    model = selfie_model_ms(selfies, parallel=False)
+    bodies = wrk.write_bodies(folder / "phone", session_id, selfies)
+    progress(f"P2: 12 MP phone selfies, c={connections}, {duration_s} s, cache off")
+    with bench.serve("search-api", SEARCH_CACHE_TTL_S="0", FACE_INTRA_OP_THREADS="1") as server:
+        with server.client() as client:  # warm: the model's first run is slower
+            search(client, session_id, selfies[0])
+        searched = metric_total(server, SEARCHES)
+        result = _level(server, bodies, connections, duration_s)
+        result["searches"] = int(metric_total(server, SEARCHES) - searched)
+    return {
+        "connections": connections,
+        "selfies": len(selfies),
+        "bytes_mean": round(sum(map(len, selfies)) / len(selfies)),
+        "cache": "off",
+        "model_bound": model,
+        "uncached": result,
     }
 
 

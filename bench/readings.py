@@ -129,6 +129,19 @@ def server_errors(run: dict[str, Any]) -> int:
     return int(run["socket_errors"] + run["timeouts"] + run["status_other"])
 
 
+def p2(r: dict[str, Any]) -> Reading | None:
+    phone = r.get("phone")
+    if not phone:
+        return None
+    run = phone["uncached"]
+    errors = server_errors(run)
+    return Reading(
+        {"p95_ms": run["p95_ms"], "errors": errors},
+        f"{run['p95_ms']:.0f} ms; {errors} errors ({phone['selfies']} phone selfies rotated, "
+        "cache off)",
+    )
+
+
 def p2s(r: dict[str, Any]) -> Reading | None:
     run = c10(r, "uncached")
     if not run:

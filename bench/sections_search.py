@@ -51,6 +51,7 @@ def load(results: Results, images: set[str]) -> list[str]:
                 f"{x['max_ms']} | {x['cache_hits']} |"
             )
     lines.append("")
+    lines += _phone(r)
     lines += _p2_prose(results)
     if rl := r.get("rate_limit"):
         lines += [
@@ -62,6 +63,27 @@ def load(results: Results, images: set[str]) -> list[str]:
             "",
         ]
     return lines + image(images, "p2-latency.png", "P2 latency by concurrency")
+
+
+def _phone(r: dict[str, Any]) -> list[str]:
+    """P2 proper: 12 MP phone selfies on a cache-less `search-api` server (bench/load.py)."""
+    phone = r.get("phone")
+    if not phone:
+        return []
+    x, mb = phone["uncached"], phone["model_bound"]
+    return [
+        f"**P2, 12 MP phone selfies** (the Event-Photo protocol's: 3024 x 4032, half stored "
+        f"rotated with an EXIF tag, {phone['bytes_mean'] / 1e6:.2f} MB mean): "
+        f"{phone['selfies']} distinct ones rotated by wrk at c={phone['connections']} on a "
+        "`search-api` server of their own with the result cache off, so every request ran the "
+        f"model ({x['searches']} searches counted, {x['cache_hits']} cache hits): "
+        f"{x['requests']} requests, {x['ok']} answered 200, {x['status_422']} 422, "
+        f"{server_errors(x)} errors, {x['ok_per_s']} ok/s; p50 {x['p50_ms']} ms, "
+        f"**p95 {x['p95_ms']} ms**, p99 {x['p99_ms']} ms. Model-bound limit on the same "
+        f"selfies: median {mb['ms_median']} ms → {mb['cores']} cores ÷ {mb['ms_median']} ms = "
+        f"{mb['limit_req_per_s']} searches/s.",
+        "",
+    ]
 
 
 def _p2_prose(results: Results) -> list[str]:

@@ -49,6 +49,7 @@ class Sizes:
     scale_photos: int = 96
     load_photos: int = 48
     load_selfies: int = 4500  # split over the concurrency levels, all distinct
+    phone_selfies: int = 60  # P2's 12 MP phone selfies (rotated by wrk; that server caches nothing)
     concurrency: tuple[int, ...] = (10, 50, 200)
     uncached_s: int = 20
     cached_s: int = 10
@@ -164,6 +165,11 @@ def _load(
         cached_s=sizes.cached_s,
         rate_limit_check=sizes.rate_limit_check,
         progress=progress,
+        phone_selfies=(
+            data.phone_selfies(dataset, sizes.phone_selfies)
+            if data.lfw_available(dataset)
+            else None
+        ),
     )
 
 

@@ -97,7 +97,8 @@ def _place(
     return placed
 
 
-def _selfie(path: Path, rng: random.Random) -> tuple[bytes, bytes]:
+def phone_selfie(path: Path, rng: random.Random) -> tuple[bytes, bytes]:
+    """The Event-Photo protocol's 12 MP phone selfie of an LFW image, and its 720 px copy."""
     canvas = Image.new("RGB", (3024, 4032), (rng.randrange(256),) * 3)
     with Image.open(path) as face:
         big = face.convert("RGB").resize((2400, 2400), Image.Resampling.BICUBIC)
@@ -141,5 +142,5 @@ def build(dataset_dir: Path, params: EpParams, *, limit: int | None = None) -> E
     small: dict[str, bytes] = {}
     for name in attendees:
         if name in present:
-            selfies[name], small[name] = _selfie(labels[name][0], rng)
+            selfies[name], small[name] = phone_selfie(labels[name][0], rng)
     return EventPhotos(photos, truth, orientations, selfies, small, counts)

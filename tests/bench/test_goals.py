@@ -60,7 +60,7 @@ def test_each_goal_is_declared_once_and_read_by_its_suite() -> None:
     assert len(ids) == len(set(ids))
     for goal in goals.GOALS:
         assert (goal.suite is None) == (goal.read is None), goal.id
-    assert [g.id for g in goals.for_suite("load")] == ["P2s", "P2b"]
+    assert [g.id for g in goals.for_suite("load")] == ["P2", "P2s", "P2b"]
 
 
 def test_a_met_goal_makes_a_met_row() -> None:
@@ -150,3 +150,17 @@ def test_headlines_name_the_goals_of_the_suite() -> None:
     assert line == "P4 1.25 on 2 cores (not judged: 2 cores (needs ≥ 4))"
     assert report.headline("vectors", _vectors(25.0)).endswith("(missed)")
     assert report.headline("faces", {}) == "done"
+
+
+def _phone_load(p95_ms: float, timeouts: int) -> dict[str, Any]:
+    run = {"p95_ms": p95_ms, "socket_errors": 0, "timeouts": timeouts, "status_other": 0}
+    return {"levels": [], "phone": {"selfies": 60, "uncached": run}}
+
+
+def test_p2_reads_the_phone_selfie_level_of_the_load_suite() -> None:
+    assert goals.check_of("P2", {"load": {"levels": []}}).met is None  # a run without it
+    good = goals.check_of("P2", {"load": _phone_load(210.0, 0)})
+    assert good.met is True and good.measured.startswith("210 ms; 0 errors")
+    bad = goals.check_of("P2", {"load": _phone_load(320.0, 2)})
+    assert bad.met is False
+    assert bad.shortfalls() == ["p95 320 ms (goal ≤ 250 ms)", "errors 2 (goal = 0)"]

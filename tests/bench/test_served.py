@@ -95,6 +95,7 @@ def test_search_under_load(bench: Bench, server: Server, collected: dict[str, An
         rate_limit_check=False,
         progress=print,
         parallel_check=False,
+        phone_selfies=data.phone_selfies(LFW, 3),
     )
     assert result["model_bound"]["limit_req_per_s"] > 0
     (level,) = result["levels"]
@@ -105,6 +106,12 @@ def test_search_under_load(bench: Bench, server: Server, collected: dict[str, An
         assert run["status_other"] == 0
         assert run["p50_ms"] <= run["p95_ms"] <= run["p99_ms"] <= run["max_ms"]
     assert level["cached"]["cache_hits"] > 0
+    # P2's phone selfies: wrk rotates 3 of them, the cache is off, so every request searched.
+    phone = result["phone"]
+    assert phone["selfies"] == 3 and phone["bytes_mean"] > 100_000
+    assert phone["uncached"]["requests"] > 3 and phone["uncached"]["cache_hits"] == 0
+    assert phone["uncached"]["searches"] >= phone["uncached"]["ok"] > 0
+    assert phone["model_bound"]["ms_median"] > 0
     collected["load"] = result
 
 
