@@ -111,6 +111,7 @@ def _run(
         sizes = Sizes(
             draws=2, variants=(), pipeline_photos=24, scale_photos=24, load_photos=8,
             load_selfies=600, phone_selfies=10, uncached_s=5, cached_s=3, rate_limit_check=False,
+            ep_draws=2,
         )  # fmt: skip
     with open_bench(configured=configured, keep=keep) as bench:
         outcome = run_all(
@@ -209,6 +210,10 @@ def ep_command(
     distractors: Annotated[int, typer.Option(help="Distractor identities.")] = 300,
     photos: Annotated[int | None, typer.Option(help="Keep only the first N photos.")] = None,
     ep24: Annotated[bool, typer.Option("--ep24", help="6000x4000 photos (EP-24).")] = False,
+    draws: Annotated[
+        int, typer.Option(help="A3m: seeded draws after the main one (0: none).")
+    ] = 20,
+    draw_photos: Annotated[int, typer.Option(help="Photos of each of those draws.")] = 30,
     configured: Configured = False,
     keep: Keep = False,
     save: Save = True,
@@ -218,8 +223,9 @@ def ep_command(
 
     params = EpParams.ep24 if ep24 else EpParams
     chosen = params(attendees=attendees, distractors=distractors)
+    sizes = Sizes(ep=chosen, ep_photos=photos, ep_draws=draws, ep_draw_photos=draw_photos)
     _run({"ep"}, dataset=dataset, group=GROUP, configured=configured, keep=keep, save=save,
-         sizes=Sizes(ep=chosen, ep_photos=photos))  # fmt: skip
+         sizes=sizes)  # fmt: skip
 
 
 @app.command("crowd", help=_doc("crowd", "LFW-Crowd at T = 160 and 100 on the library."))

@@ -134,6 +134,14 @@ GOALS: tuple[Goal, ...] = (
         readings.a3,
     ),
     Goal(
+        "A3m",
+        f"A3 over many draws: EP-12 through the HTTP API at the shipped default, ≥ {A1_DRAWS} "
+        "seeded draws, each in its own session",
+        _A1_LIMITS,
+        "ep",
+        readings.a3_draws,
+    ),
+    Goal(
         "P1",
         "EP-12 end-to-end photos/s ÷ (cores x raw engine single-thread photos/s, same photos, "
         "same run)",

@@ -6,7 +6,7 @@ P2's c=10 runs)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 
@@ -208,6 +208,18 @@ def a3(r: dict[str, Any]) -> Reading | None:
         f"({r['photos']} photos, {r['a3']['selfies']} phone selfies)",
         scope=_ep_scope(r),
     )
+
+
+def a3_draws(r: dict[str, Any]) -> Reading | None:
+    """A3 over the EP suite's many draws (bench/ep_draws.py), read like A1m."""
+    draws = r.get("a3_draws")
+    if not draws:
+        return None
+    reading = a1_draws(draws)
+    if reading is None:
+        return None
+    photos = f"{draws['photos_per_draw']} photos per draw"
+    return replace(reading, text=f"{reading.text} ({photos})")
 
 
 def p1_ep(r: dict[str, Any]) -> Reading | None:

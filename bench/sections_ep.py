@@ -65,8 +65,38 @@ def event_photos(results: Results, images: set[str]) -> list[str]:
             "640 px detector passes; `FACE_BACKEND=auto` therefore runs onnxruntime here.",
             "",
         ]
-    for goal_id in ("A3", "P1", "P6"):
+    lines += _draws(r)
+    for goal_id in ("A3", "A3m", "P1", "P6"):
         check = goals.check_of(goal_id, results)
         if check.met is False:
             lines += [missed(check), ""]
+    return lines
+
+
+def _draws(r: Results) -> list[str]:
+    """A3 over many draws (bench/ep_draws.py), when the run made them."""
+    d = r.get("a3_draws")
+    if not d:
+        return []
+    at, pick = d["at_shipped"], d["pick"]
+    top = d.get("strict_threshold")
+    picked = (
+        f"**{pick['threshold']:.2f}** (worst P {pick['worst_precision']:.4f}, mean R "
+        f"{pick['mean_recall']:.4f} there)"
+        if pick
+        else "none"
+    )
+    stops = f"; the sweep stops at the expansion strict threshold {top}" if top else ""
+    lines = [
+        f"**A3 over {d['draws']} draws** (seeds {d['seeds'][0]}..{d['seeds'][-1]}, the first "
+        f"{d['photos_per_draw']} photos of each draw, {d['photos']} photos and {d['pairs']} "
+        "attendee pairs in all, each draw in its own session, every phone selfie searched once "
+        f"at the sweep's floor{stops}): "
+        f"at the shipped {at['threshold']:.2f} worst-draw precision "
+        f"**{at['worst_precision']:.4f}** (seed {at['worst_precision_seed']}), mean precision "
+        f"{at['mean_precision']:.4f}, mean recall **{at['mean_recall']:.4f}** (worst draw "
+        f"{at['worst_recall']:.4f}); fp {at['fp']}, fn {at['fn']} over the draws. A1's rule on "
+        f"these draws would pick {picked}.",
+        "",
+    ]
     return lines

@@ -22,6 +22,7 @@ from bench import (
     calibration,
     crowd,
     data,
+    ep_draws,
     event_photos,
     load,
     peer,
@@ -45,6 +46,8 @@ class Sizes:
     variants: tuple[str, ...] = tuple(calibration.VARIANTS)  # and the variants it compares
     ep: EpParams = field(default_factory=EpParams)
     ep_photos: int | None = None  # None: the whole draw
+    ep_draws: int = calibration.DRAWS  # A3m: seeded EP draws (0: none) of `ep_draw_photos` each
+    ep_draw_photos: int = 30
     pipeline_photos: int = 96
     scale_photos: int = 96
     load_photos: int = 48
@@ -128,6 +131,11 @@ def run_all(
                         bench, server, dataset=dataset, params=sizes.ep, limit=sizes.ep_photos,
                         progress=progress,
                     )  # fmt: skip
+                    if sizes.ep_draws:
+                        result["a3_draws"] = ep_draws.run(
+                            bench, server, dataset=dataset, params=sizes.ep,
+                            draws=sizes.ep_draws, limit=sizes.ep_draw_photos, progress=progress,
+                        )  # fmt: skip
                     done("ep", result)
                 else:
                     outcome.skipped["ep"] = f"no dataset at {dataset}"

@@ -121,6 +121,8 @@ def test_core_counts_in_the_report_come_from_the_results() -> None:
     for result in eight.values():
         result["machine"]["cores"] = 8
     eight["load"]["model_bound"]["cores"] = 8  # recorded by the load suite as well
+    if eight["load"].get("phone"):
+        eight["load"]["phone"]["model_bound"]["cores"] = 8  # and by its phone-selfie level
     if "ep" in eight:
         eight["ep"]["p1"]["cores"] = 8  # and by the EP suite, for its P1 ratio
     text = markdown.render(eight, [])
@@ -164,3 +166,20 @@ def test_p2_reads_the_phone_selfie_level_of_the_load_suite() -> None:
     bad = goals.check_of("P2", {"load": _phone_load(320.0, 2)})
     assert bad.met is False
     assert bad.shortfalls() == ["p95 320 ms (goal ≤ 250 ms)", "errors 2 (goal = 0)"]
+
+
+def _ep_draws(worst_precision: float, mean_recall: float, draws: int) -> dict[str, Any]:
+    at = {"threshold": 0.36, "worst_precision": worst_precision, "mean_recall": mean_recall}
+    return {"a3_draws": {"draws": draws, "at_shipped": at, "pick": None, "photos_per_draw": 30}}
+
+
+def test_a3m_reads_the_ep_suites_draws_like_a1m() -> None:
+    assert goals.check_of("A3m", {"ep": {"a3": {}}}).met is None  # a run without draws
+    good = goals.check_of("A3m", {"ep": _ep_draws(0.996, 0.992, 20)})
+    assert good.met is True
+    assert good.measured.startswith("20 draws: worst P 0.9960, mean R 0.9920 at 0.36")
+    assert good.measured.endswith("(30 photos per draw)")
+    bad = goals.check_of("A3m", {"ep": _ep_draws(0.990, 0.985, 20)})
+    assert bad.met is False and len(bad.shortfalls()) == 2
+    few = goals.check_of("A3m", {"ep": _ep_draws(0.996, 0.992, 2)})
+    assert few.met is None  # two draws are not the goal's twenty

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bench import accuracy, calibration, data, event_photos, load, pipeline, report, wrk
+from bench import accuracy, calibration, data, ep_draws, event_photos, load, pipeline, report, wrk
 from bench.harness import ALL_SERVER_ENV, SWEEP_FLOOR, Bench, Server
 from bench.protocols.event_photos import EpParams
 from tests.bench.conftest import LFW, TINY, needs_lfw
@@ -126,4 +126,14 @@ def test_event_photos_through_http(bench: Bench, server: Server, collected: dict
     for key in ("precision", "recall"):
         assert _probability(result["a3"]["at_threshold"][key])
     assert result["selfies"]["phone_12mp"]["ms_median"] > 0
+    # A3 over draws: two seeds of two photos each, each in its own session.
+    draws = ep_draws.run(
+        bench, server, dataset=LFW, params=params, draws=2, limit=2, progress=print
+    )
+    assert draws["seeds"] == [1, 2] and draws["photos"] == 4 and draws["draws"] == 2
+    assert [d["failed"] for d in draws["per_draw"]] == [0, 0]
+    assert draws["strict_threshold"] == 0.6 and draws["sweep"][-1]["threshold"] == 0.6
+    assert _probability(draws["at_shipped"]["worst_precision"])
+    assert draws["at_shipped"]["worst_precision"] <= draws["at_shipped"]["mean_precision"]
+    result["a3_draws"] = draws
     collected["ep"] = result
