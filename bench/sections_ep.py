@@ -96,7 +96,10 @@ def _draws(r: Results) -> list[str]:
         f"**{at['worst_precision']:.4f}** (seed {at['worst_precision_seed']}), mean precision "
         f"{at['mean_precision']:.4f}, mean recall **{at['mean_recall']:.4f}** (worst draw "
         f"{at['worst_recall']:.4f}); fp {at['fp']}, fn {at['fn']} over the draws. A1's rule on "
-        f"these draws would pick {picked}.",
+        f"these draws would pick {picked}. A draw of {d['photos_per_draw']} photos holds "
+        f"~{d['pairs'] / d['draws']:.0f} pairs, so one false positive moves its precision by "
+        f"~{d['draws'] / d['pairs']:.3f}: the worst-draw limit asks for no false positive in any "
+        "draw, and the rule on draws this small follows single pairs.",
         "",
     ]
     return lines
