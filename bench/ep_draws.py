@@ -1,6 +1,6 @@
 """A3 over many draws (A3m): EP-12 photos and phone selfies through the HTTP API, seeds 1..N.
 
-One EP-12 draw of 30 photos holds ~110 attendee pairs, so a single false positive or miss moves
+One EP-12 draw of 30 photos holds ~95 attendee pairs, so a single false positive or miss moves
 its precision or recall by ~0.01: like A1 (bench/calibration.py), A3 is judged over many seeded
 draws. Each draw (BENCHMARKS.md's Event-Photo protocol with the draw's seed) is indexed into its
 own session on the bench's `all` server and every attendee's 12 MP phone selfie is searched

@@ -281,10 +281,10 @@ def _false_positives(r: dict[str, Any], two: bool) -> list[str]:
 def _named(name: str, variant: Mapping[str, Any]) -> str:
     """A variant's name in the table: the base's settings, an expansion variant's sweep top."""
     top = variant.get("strict_threshold")
-    limit = f", t ≤ {top:.2f}" if top is not None else ""
+    limit = f"t ≤ {top:.2f}" if top is not None else ""
     if name == BASE:
-        return f"{BASE} (shipped settings, `all` server{limit})"
-    return f"{name} (t{limit.removeprefix(', t')})" if top is not None else name
+        return f"{BASE} (shipped settings, `all` server{', ' + limit if limit else ''})"
+    return f"{name} ({limit})" if limit else name
 
 
 def _variants(
