@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
+import signal
+import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -173,7 +176,12 @@ def check_http_port(settings: Settings) -> None:
 
 
 async def serve(settings: Settings, target: str) -> None:
-    """Serve `target` on FACEPASS_HOST:FACEPASS_PORT until SIGINT/SIGTERM."""
+    """Serve `target` on FACEPASS_HOST:FACEPASS_PORT until SIGINT/SIGTERM.
+
+    SIGUSR1 writes every thread's stack to stderr (the log) and the process carries on: what an
+    operator (or a test that gave up waiting) needs to see where a stuck process is.
+    """
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
     app = create_app(settings, target)
     config = uvicorn.Config(
         access_logged(body_drained(app, upload_cap(settings)), settings),

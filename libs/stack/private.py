@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import socket
 import subprocess
 import time
@@ -149,5 +150,7 @@ def wait_healthy(
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    tail = log.read_text(errors="replace")[-4000:]
+    process.send_signal(signal.SIGUSR1)  # its threads' stacks into the log (facepass/server.py)
+    time.sleep(1)
+    tail = log.read_text(errors="replace")[-12000:]
     raise RuntimeError(f"facepass did not become healthy within {timeout:.0f} s:\n{tail}")

@@ -151,6 +151,7 @@ def crash_mid_batch_and_recover(
             timeout=max(180, count * 0.6),
             what=f"all {count} photos indexed",
             interval=1,
+            explain=lambda: "the second embedder's stacks and log:\n" + second.stacks(),
         )
         indexed_events = read_json_values(stack.kafka.bootstrap, topics.kafka.topic_indexed)
         second_log = second.log()
@@ -235,12 +236,13 @@ def test_a_crash_after_the_batch_is_committed_and_before_its_offsets_duplicates_
     else:
         assert killed_events == []
 
-    with facepass_serve(stack, tmp_path, "embedder", **env):
+    with facepass_serve(stack, tmp_path, "embedder", **env) as second:
         wait_for(
             lambda: _count_written(stack, session) >= len(ids),
             timeout=180,
             what=f"all {len(ids)} photos indexed",
             interval=1,
+            explain=lambda: "the second embedder's stacks and log:\n" + second.stacks(),
         )
         events = read_json_values(stack.kafka.bootstrap, topics.kafka.topic_indexed)
     faces = faces_per_photo(stack, ids)

@@ -7,7 +7,7 @@ import io
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -248,8 +248,15 @@ def photo_rows(settings: Settings, photo_ids: list[str]) -> dict[str, tuple[str,
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
-def wait_for(check: Any, timeout: float, what: str, interval: float = 0.5) -> Any:
-    """Poll `check()` until it returns something truthy; fail naming `what`."""
+def wait_for(
+    check: Any,
+    timeout: float,
+    what: str,
+    interval: float = 0.5,
+    explain: Callable[[], str] | None = None,
+) -> Any:
+    """Poll `check()` until it returns something truthy; fail naming `what`, with `explain()`
+    (e.g. a server's log tail) appended so that a failure in CI says why."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -257,7 +264,10 @@ def wait_for(check: Any, timeout: float, what: str, interval: float = 0.5) -> An
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+    message = f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})"
+    if explain is not None:
+        message += "\n" + explain()
+    raise AssertionError(message)
 
 
 # --- HTTP -----------------------------------------------------------------------------------

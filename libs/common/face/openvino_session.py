@@ -72,6 +72,8 @@ class OpenVinoSession:
     def __init__(
         self, model_path: Path, *, precision: Precision, threads: int, streams: int = 1
     ) -> None:
+        import openvino
+
         self.precision = resolve_precision(precision)
         # A stream runs one request at a time: with one stream, two inference workers would
         # take turns (measured: 27.5 -> 31.7 detector runs/s from one to two threads; with
@@ -86,6 +88,8 @@ class OpenVinoSession:
         self._inputs = [_port(p) for p in self._compiled.inputs]
         self._outputs = [_port(p) for p in self._compiled.outputs]
         self._local = threading.local()
+        self._tensors_lock = threading.Lock()
+        self._ov = openvino
 
     def _request(self) -> Any:
         request = getattr(self._local, "request", None)
@@ -96,12 +100,24 @@ class OpenVinoSession:
     def run(
         self, output_names: Sequence[str] | None, input_feed: dict[str, npt.NDArray[Any]]
     ) -> list[npt.NDArray[Any]]:
-        results = self._request().infer(input_feed)
+        request = self._request()
         wanted = list(output_names) if output_names else [p.name for p in self._outputs]
-        by_name = {p.name: i for i, p in enumerate(self._outputs)}
-        outputs = list(results.values())
-        # Copies: the request reuses its output tensors on its next call.
-        return [np.array(outputs[by_name[name]], copy=True) for name in wanted]
+        # Only the compute runs in parallel. Touching a request's tensors (reshaping an input,
+        # reading an output) goes through the model's memory, and two threads doing it at once
+        # deadlocked with the GIL held: both inference workers stuck in OpenVINO's
+        # `tensor.data[:] = inputs` (its own input copy), the event loop frozen, the process
+        # deaf to health checks and SIGTERM (a second embedder's first batch in
+        # tests/reliability/test_crash.py, about one run in six on a loaded machine). So inputs
+        # go in as tensors of their own, set and read back under one lock per model.
+        with self._tensors_lock:
+            for name, array in input_feed.items():
+                request.set_tensor(name, self._ov.Tensor(np.ascontiguousarray(array)))
+        # Not infer(): it converts the outputs itself, outside the lock. wait() releases the GIL.
+        request.start_async()
+        request.wait()
+        with self._tensors_lock:
+            # Copies: the request reuses its output tensors on its next call.
+            return [np.array(request.get_tensor(name).data, copy=True) for name in wanted]
 
     def get_inputs(self) -> list[Any]:
         return list(self._inputs)
