@@ -64,6 +64,11 @@ TRANSIENT_RETRIES = Counter(
     "Batches retried because a dependency was down (no offset committed).",
     ["dependency"],
 )
+ASSIGNED_PARTITIONS = Gauge(
+    "facepass_embedder_assigned_partitions",
+    "Partitions of the uploaded topic this embedder holds now (0: an idle replica, e.g. more "
+    "replicas than partitions, or a rebalance in progress).",
+)
 CONSUMER_LAG = Gauge(
     "facepass_consumer_lag",
     "Records not yet consumed by the group, per partition (end offset - committed).",

@@ -22,6 +22,7 @@ from libs.common.log import REQUEST_ID_HEADER, get_logger
 from libs.common.metrics import BATCH_SIZE, DLQ_MESSAGES, TRANSIENT_RETRIES
 from libs.common.runtime import Runtime
 from services.embedder.faults import crash_point
+from services.embedder.partitions import PartitionLog
 from services.embedder.records import raw_records
 from services.embedder.steps import TransientError
 from services.embedder.worker import EmbedderWorker
@@ -71,6 +72,7 @@ async def register_embedder(runtime: Runtime) -> None:
         batch_timeout_ms=config.batch_wait_ms,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        listener=PartitionLog(),
         title="photos.uploaded:embedder",
         description=(
             "Photos to index (key: photo_id), from ingest or published by upstream systems; "

@@ -20,8 +20,9 @@ from libs.common.events import ObjectRef, PhotoUploaded
 from libs.common.settings import Settings
 from libs.common.storage import client_kwargs
 from tests.support.data import T1, TOM_HANKS, jpeg_bytes
-from tests.support.kafka import Topics, publish, read_json
+from tests.support.kafka import Topics, partitions_held, publish, read_json
 from tests.support.processes import API_KEY, ServerProcess, facepass_serve
+from tests.support.reliability import wait_for
 
 
 def _uid(prefix: str) -> str:
@@ -99,7 +100,14 @@ def test_two_embedders_share_the_partitions_and_index_each_photo_once(
             running.enter_context(facepass_serve(stack, logs, "embedder", **topics.env()))
             for _ in range(2)
         ]
-        time.sleep(3)  # let both join the group before the work arrives
+        # Healthy is not joined: wait until the coordinator has shared the partitions (the
+        # embedded broker takes up to a session timeout per rebalance on a busy machine).
+        wait_for(
+            lambda: all(partitions_held(e.log()) > 0 for e in embedders),
+            timeout=120,
+            what="both embedders holding partitions",
+            interval=1,
+        )
         for photo in photos:
             _publish_event(
                 stack,

@@ -183,3 +183,19 @@ def rdkafka_read_json(
         return pairs
     finally:
         consumer.close()
+
+
+def partitions_held(log: str) -> int:
+    """How many partitions an embedder holds now, read off its log: the count of its last
+    `partitions assigned` line, 0 after a later `partitions revoked` (the eager protocol revokes
+    everything before a new assignment; services/embedder/partitions.py logs both)."""
+    held = 0
+    for line in log.splitlines():
+        if '"partitions assigned"' in line:
+            try:
+                held = int(json.loads(line).get("count", 0))
+            except ValueError:
+                continue
+        elif '"partitions revoked"' in line:
+            held = 0
+    return held
