@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import faulthandler
-import signal
-import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -176,12 +173,7 @@ def check_http_port(settings: Settings) -> None:
 
 
 async def serve(settings: Settings, target: str) -> None:
-    """Serve `target` on FACEPASS_HOST:FACEPASS_PORT until SIGINT/SIGTERM.
-
-    SIGUSR1 writes every thread's stack to stderr (the log) and the process carries on: what an
-    operator (or a test that gave up waiting) needs to see where a stuck process is.
-    """
-    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
+    """Serve `target` on FACEPASS_HOST:FACEPASS_PORT until SIGINT/SIGTERM."""
     app = create_app(settings, target)
     config = uvicorn.Config(
         access_logged(body_drained(app, upload_cap(settings)), settings),

@@ -5,6 +5,10 @@ Each sub-command lives in its own module and is registered here.
 
 from __future__ import annotations
 
+import faulthandler
+import signal
+import sys
+
 import typer
 
 app = typer.Typer(
@@ -37,5 +41,9 @@ def _register() -> None:
 
 
 def main() -> None:
+    # SIGUSR1 writes every thread's stack to stderr (the log) and the process carries on: how
+    # an operator, or a test that gave up waiting, sees where a stuck process is. Registered
+    # first, so the signal never meets its default action (exit), even while a stack starts.
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
     _register()
     app()

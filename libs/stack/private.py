@@ -134,6 +134,15 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
+def stacks_and_log(process: subprocess.Popen[bytes], log: Path, tail: int = 12_000) -> str:
+    """Every thread's stack of a running facepass process (SIGUSR1: the faulthandler that
+    facepass/cli registers), then its log's tail: what a caller that gave up waiting reports."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+    return log.read_text(errors="replace")[-tail:]
+
+
 def wait_healthy(
     base_url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 120
 ) -> None:
@@ -150,7 +159,5 @@ def wait_healthy(
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    process.send_signal(signal.SIGUSR1)  # its threads' stacks into the log (facepass/server.py)
-    time.sleep(1)
-    tail = log.read_text(errors="replace")[-12000:]
+    tail = stacks_and_log(process, log)
     raise RuntimeError(f"facepass did not become healthy within {timeout:.0f} s:\n{tail}")

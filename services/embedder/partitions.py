@@ -26,10 +26,10 @@ class PartitionLog(ConsumerRebalanceListener):  # type: ignore[misc]
         self.held: set[TopicPartition] = set()
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        self.held -= set(revoked)
+        self.held -= revoked
         ASSIGNED_PARTITIONS.set(len(self.held))
         if revoked:
-            log.info("partitions revoked", partitions=_names(set(revoked)))
+            log.info("partitions revoked", partitions=_names(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.held = set(assigned)

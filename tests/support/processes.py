@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from libs.common.settings import Settings
-from libs.stack.private import free_port, settings_env, wait_healthy
+from libs.stack.private import free_port, settings_env, stacks_and_log, wait_healthy
 from libs.stack.process import die_with_parent
 
 FACEPASS = str(Path(sys.executable).parent / "facepass")
@@ -43,13 +42,10 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def stacks(self, tail: int = 12_000) -> str:
-        """Every thread's stack (SIGUSR1: facepass/server.py's faulthandler) and the log's
-        tail: what a test that gave up waiting on this process reports."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGUSR1)
-            time.sleep(1)
-        return self.log()[-tail:]
+    def stacks(self) -> str:
+        """Every thread's stack and the log's tail: what a test that gave up waiting on this
+        process reports."""
+        return stacks_and_log(self.process, self.log_path)
 
     def client(self, **kwargs: object) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=30, **kwargs)  # type: ignore[arg-type]
