@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from pgvector.asyncpg import register_vector
 
-from libs.common.db.faces import SEARCH_SQL, load_session_faces, object_keys, search_session
+from libs.common.db.faces import SEARCH_SQL, load_session_faces, photo_objects, search_session
 from libs.common.db.migrate import migration_templates, render_sql
 from libs.common.settings import Settings
 from services.search_api.matrices import SessionMatrix
@@ -144,11 +144,11 @@ def _sql_query(conn: asyncpg.Connection) -> Query:
 
 def _matrix_query(conn: asyncpg.Connection, matrix: SessionMatrix) -> Query:
     """The search API's in-memory path for huge sessions: the matrix product, then the
-    returned photos' object keys by primary key."""
+    returned photos' objects by primary key."""
 
     async def query(session_id: str, embedding: Matrix) -> list[str]:
         found = matrix.search(embedding, THRESHOLD, LIMIT)
-        keys = await object_keys(conn, [m.photo_id for m in found])
+        keys = await photo_objects(conn, [m.photo_id for m in found])
         return [m.photo_id for m in found if m.photo_id in keys]
 
     return query

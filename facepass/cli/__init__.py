@@ -35,9 +35,10 @@ def _register() -> None:
     schemas_cmd.register(app)
     index_cmd.register(app)
     lag_cmd.register(app)
-    from facepass.cli import dlq_cmd
+    from facepass.cli import dlq_cmd, renditions_cmd
 
     dlq_cmd.register(app)
+    renditions_cmd.register(app)
 
 
 def main() -> None:

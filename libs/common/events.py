@@ -87,6 +87,7 @@ class StageTimings(BaseModel):
     decode_ms: float = 0.0
     detect_ms: float = 0.0
     embed_ms: float = 0.0
+    render_ms: float = Field(default=0.0, description="Making the thumbnail and preview.")
     db_ms: float = 0.0
     total_ms: float = Field(
         default=0.0,

@@ -109,6 +109,9 @@ def _set_pillow_guard(max_pixels: int) -> None:
         Image.MAX_IMAGE_PIXELS = max_pixels
 
 
+_ORIENTATION = 0x0112  # the EXIF tag
+
+
 @dataclass(frozen=True, eq=False)
 class DecodedImage:
     """A decoded image and how much it was reduced: `scale` original pixels per decoded pixel
@@ -117,6 +120,8 @@ class DecodedImage:
 
     pixels: npt.NDArray[np.uint8]
     scale: float
+    #: The whole image's upright (EXIF-applied) width and height, before any reduction.
+    size: tuple[int, int] = (0, 0)
 
 
 def decode_image(
@@ -186,6 +191,8 @@ def decode_reduced(
                     reason="too_many_pixels",
                 )
             im.load()
+            # Orientations 5-8 turn the picture a quarter: the upright size swaps.
+            turned = im.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8)
             rgb = _to_rgb(ImageOps.exif_transpose(im))
     except Image.DecompressionBombError as exc:
         raise _bomb_error(exc, max_pixels) from exc
@@ -198,7 +205,8 @@ def decode_reduced(
         reason: ImageReason = "truncated" if "truncated" in str(exc) else "corrupt"
         raise CorruptImageError(f"cannot decode {kind} image: {exc}", reason=reason) from exc
     array = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)[:, :, ::-1])
-    return DecodedImage(array, max(width, height) / max(decoded_w, decoded_h))
+    upright = (height, width) if turned else (width, height)
+    return DecodedImage(array, max(width, height) / max(decoded_w, decoded_h), upright)
 
 
 def _check_pixels(

@@ -6,7 +6,8 @@ command line, which creates buckets before any service starts.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -15,6 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from botocore.session import get_session
 
+from libs.common.renditions import Rendition
 from libs.common.settings import S3Settings
 
 _CLIENT_CONFIG = Config(
@@ -57,8 +59,9 @@ def ensure_buckets_sync(s3: S3Settings, buckets: Iterable[str]) -> None:
         client.close()
 
 
-# The key layout of the photo bucket, in one place: sessions/{session}/photos/{photo}/{digest}.
-# Erasure deletes by these prefixes, so every object of a photo or session lives under them.
+# The key layout of the photo bucket, in one place: sessions/{session}/photos/{photo}/{digest}
+# for the photo, .../renditions/{digest}-{kind}.{ext} for its thumbnail and preview. Erasure
+# deletes by these prefixes, so every object of a photo or session lives under them.
 
 
 def session_prefix(session_id: str) -> str:
@@ -78,6 +81,16 @@ def photo_object_key(session_id: str, photo_id: str, content_sha256: str) -> str
     indexed faces still point at; ids are validated (no `/`, no `..`) before they get here.
     """
     return f"{photo_prefix(session_id, photo_id)}{content_sha256[:32]}"
+
+
+def rendition_key(
+    session_id: str, photo_id: str, content_sha256: str, kind: str, extension: str
+) -> str:
+    """Key of a thumbnail or preview of one upload of a photo, named by the upload's content
+    like the photo itself: a replayed event of replaced bytes writes its own keys, never over
+    the current copies (the database says which keys are current)."""
+    digest = content_sha256[:32]
+    return f"{photo_prefix(session_id, photo_id)}renditions/{digest}-{kind}.{extension}"
 
 
 #: S3 error codes that reject the object reference itself (bucket or key), not the service.
@@ -179,13 +192,30 @@ class ObjectStore:
                 keys.extend(item["Key"] for item in page.get("Contents", []))
         return keys
 
-    async def presigned_url(self, key: str, expires_s: int) -> str:
-        async with self._errors(self.bucket, key):
+    async def presigned_url(self, key: str, expires_s: int, bucket: str | None = None) -> str:
+        bucket = bucket or self.bucket
+        async with self._errors(bucket, key):
             url: str = await self._link_client.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s
+                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s
             )
             return url
 
     async def ping(self) -> None:
         async with self._errors(self.bucket):
             await self._client.head_bucket(Bucket=self.bucket)
+
+
+async def put_renditions(
+    store: ObjectStore,
+    session_id: str,
+    photo_id: str,
+    content_sha256: str,
+    renditions: Sequence[Rendition],
+) -> dict[str, str]:
+    """Put a photo's renditions in our bucket under the photo's prefix; their keys by kind."""
+    keys: dict[str, str] = {
+        r.kind: rendition_key(session_id, photo_id, content_sha256, r.kind, r.extension)
+        for r in renditions
+    }
+    await asyncio.gather(*(store.put(keys[r.kind], r.data, r.content_type) for r in renditions))
+    return keys

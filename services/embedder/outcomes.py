@@ -43,13 +43,15 @@ def photo_id_from_key(key: bytes | None) -> str | None:
 def indexed_event(
     event: PhotoUploaded, faces: PhotoFaces, stage_ms: dict[str, float], model_id: str
 ) -> PhotoIndexed:
-    """The `photos.indexed` event of a written photo; `stage_ms` holds download/decode/db."""
+    """The `photos.indexed` event of a written photo; `stage_ms` holds download/decode/
+    render/db."""
     engine_ms = faces.timings_ms
     timings = Timings(
         download_ms=stage_ms.get("download_ms", 0.0),
         decode_ms=stage_ms.get("decode_ms", 0.0),
         detect_ms=engine_ms.get("detect", 0.0),
         embed_ms=engine_ms.get("embed", 0.0) + engine_ms.get("align", 0.0),
+        render_ms=stage_ms.get("render_ms", 0.0),
         db_ms=stage_ms.get("db_ms", 0.0),
     )
     total = sum(timings.model_dump().values())

@@ -1,7 +1,8 @@
 """The embedder's steps, each taking values and returning values:
 
-parse (record → photo) → fetch (photo → bytes) → decode (bytes → image) → analyze (images →
-faces) → store (faces → what the database did). A step that finds the photo itself at fault
+parse (record → photo) → fetch (photo → bytes) → decode (bytes → image) → render (image →
+thumbnail and preview, put in S3) → analyze (images → faces) → store (faces and renditions →
+what the database did). A step that finds the photo itself at fault
 returns (or raises) a `PhotoFault`, which ends that photo's way in the DLQ; a dependency that
 is down raises `TransientError`, which makes the whole batch retry.
 """
@@ -9,6 +10,7 @@ is down raises `TransientError`, which makes the whole batch retry.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,8 +20,10 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import ValidationError
 
+from libs.common import storage
 from libs.common.db import photos
-from libs.common.db.photos import WriteResult
+from libs.common.db.photos import Written
+from libs.common.db.renditions import PhotoRenditions
 from libs.common.events import ErrorKind, PhotoUploaded
 from libs.common.face.engine import FaceEngine
 from libs.common.face.results import PhotoFaces
@@ -32,8 +36,9 @@ from libs.common.imaging import (
     decode_reduced,
 )
 from libs.common.log import get_logger, request_id_from_headers
+from libs.common.renditions import Rendition, make_renditions
 from libs.common.runtime import Need
-from libs.common.settings import FaceSettings
+from libs.common.settings import FaceSettings, RenditionSettings
 from libs.common.storage import ObjectNotFoundError, ObjectStore, StorageUnavailableError
 from services.embedder.records import RawRecord
 
@@ -121,6 +126,51 @@ def decode(data: bytes, face: FaceSettings) -> tuple[DecodedImage, float]:
     return image, ms_since(begin)
 
 
+def render(pixels: Image, settings: RenditionSettings) -> tuple[tuple[Rendition, ...], float]:
+    """CPU-bound (run it in the pool): the photo's thumbnail and preview, and the ms it took."""
+    begin = time.perf_counter()
+    try:
+        renditions = make_renditions(pixels, settings)
+    except Exception as exc:
+        raise PhotoFault("processing_error", f"renditions: {exc!r}") from exc
+    return renditions, ms_since(begin)
+
+
+def content_digest(event: PhotoUploaded, data: bytes) -> str:
+    """The upload's SHA-256: the event's (ingest computed it) or, for an upstream event that
+    has none, the fetched bytes'."""
+    return event.content_sha256 or hashlib.sha256(data).hexdigest()
+
+
+async def put_renditions(
+    store: ObjectStore,
+    event: PhotoUploaded,
+    digest: str,
+    renditions: Sequence[Rendition],
+    size: tuple[int, int],
+) -> PhotoRenditions:
+    """Put the copies in S3 under the photo's prefix, before the database names them (a
+    replay after a crash in between puts the same objects again)."""
+    try:
+        keys = await storage.put_renditions(
+            store, event.session_id, event.photo_id, digest, renditions
+        )
+    except StorageUnavailableError as exc:
+        raise TransientError(Need.S3, exc) from exc
+    return PhotoRenditions(keys["thumbnail"], keys["preview"], width=size[0], height=size[1])
+
+
+async def delete_stale(store: ObjectStore, keys: Sequence[str]) -> None:
+    """Delete rendition objects no photo names any more. Best effort: the database is already
+    committed, and whatever is left stays under the photo's prefix until it is erased."""
+    if not keys:
+        return
+    try:
+        await store.delete(list(keys))
+    except StorageUnavailableError as exc:
+        log.warning("stale renditions left in S3", keys=len(keys), error=str(exc))
+
+
 def analyze(engine: FaceEngine, images: Sequence[Image]) -> list[PhotoFaces | PhotoFault]:
     """CPU-bound (run it in the pool): faces of every image, in one batched engine call. If the
     batch breaks the engine, each image is tried alone: the one at fault gets a
@@ -154,18 +204,29 @@ def balanced_chunks(sizes: Sequence[int], count: int) -> list[list[int]]:
 
 
 async def store_indexed(
-    pool: asyncpg.Pool, event: PhotoUploaded, faces: PhotoFaces, model_id: str
-) -> WriteResult:
-    """Write the photo's faces (one transaction); a database that is down is transient."""
+    pool: asyncpg.Pool,
+    event: PhotoUploaded,
+    faces: PhotoFaces,
+    model_id: str,
+    renditions: PhotoRenditions | None = None,
+) -> Written:
+    """Write the photo's faces and renditions (one transaction); a database that is down is
+    transient."""
     try:
-        return await photos.record_indexed(pool, event, faces, model_id)
+        return await photos.record_indexed(pool, event, faces, model_id, renditions)
     except _DB_TRANSIENT as exc:
         raise TransientError(Need.DB, exc) from exc
 
 
-async def store_failed(pool: asyncpg.Pool, event: PhotoUploaded, fault: PhotoFault) -> WriteResult:
+async def store_failed(
+    pool: asyncpg.Pool,
+    event: PhotoUploaded,
+    fault: PhotoFault,
+    renditions: PhotoRenditions | None = None,
+) -> Written:
     """Record the photo as failed with the fault's reason."""
     try:
-        return await photos.record_failed(pool, event, f"{fault.kind}: {fault.error}")
+        error = f"{fault.kind}: {fault.error}"
+        return await photos.record_failed(pool, event, error, renditions)
     except _DB_TRANSIENT as exc:
         raise TransientError(Need.DB, exc) from exc

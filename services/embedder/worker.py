@@ -1,11 +1,18 @@
 """The embedder's work on one batch of `photos.uploaded` records, without a broker.
 
-parse every record → fetch and decode the photos (concurrently; decoding in the CPU pool) →
-analyze them in one batched engine call (off the event loop) → store each photo in its own
-transaction → the outcome: indexed events for the written photos, DLQ events for the poison
-ones (steps.py has the steps, outcomes.py the events). A dependency that is down raises
-`TransientError`: the caller retries the whole batch without committing (every write is
-idempotent, so a retry duplicates nothing).
+parse every record → fetch and decode the photos and put their thumbnails and previews in S3
+(concurrently; decoding and encoding in the CPU pool) → analyze them in one batched engine call
+(off the event loop) → store each photo in its own transaction, naming its renditions → the
+outcome: indexed events for the written photos, DLQ events for the poison ones (steps.py has
+the steps, outcomes.py the events).
+
+Renditions go to S3 before the database names them, so an indexed photo always has its
+thumbnail: a crash in between leaves objects no row names yet, and the replay puts the same
+objects (named by the upload's content) again and writes the row. Copies that no row names
+after a write (the replaced bytes', or a skipped write's own) are deleted after it.
+
+A dependency that is down raises `TransientError`: the caller retries the whole batch without
+committing (every write is idempotent, so a retry duplicates nothing).
 """
 
 from __future__ import annotations
@@ -15,13 +22,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from libs.common.db.photos import WriteResult
+from libs.common.db.photos import WriteResult, Written
+from libs.common.db.renditions import PhotoRenditions
 from libs.common.face.engine import FaceEngine
 from libs.common.face.results import PhotoFaces
 from libs.common.imaging import DecodedImage
 from libs.common.log import request_id_from_headers
 from libs.common.runtime import Runtime
 from services.embedder import steps
+from services.embedder.faults import crash_point
 from services.embedder.outcomes import (
     BatchOutcome,
     add_failed,
@@ -38,6 +47,7 @@ from services.embedder.steps import Image, Photo, PhotoFault, ms_since
 class Decoded:
     photo: Photo
     image: DecodedImage
+    renditions: PhotoRenditions
     stage_ms: dict[str, float]
 
 
@@ -64,11 +74,12 @@ class EmbedderWorker:
                 await self._fail(outcome, photo, result)
             else:
                 decoded.append(result)
+        crash_point("after-renditions")  # in S3, not yet in the database (tests only)
         engine = self.runtime.face_engine()
         analyzed = await self._analyze(engine, [d.image.pixels for d in decoded])
         for item, faces in zip(decoded, analyzed, strict=True):
             if isinstance(faces, PhotoFault):
-                await self._fail(outcome, item.photo, faces)
+                await self._fail(outcome, item.photo, faces, item.renditions)
             else:
                 # Found on the reduced decode; stored in the photo's own pixels.
                 await self._store(outcome, item, faces.scaled(item.image.scale), engine.pack.id)
@@ -103,16 +114,31 @@ class EmbedderWorker:
             )
             download_ms = ms_since(start)
             image, decode_ms = await self.runtime.run_cpu(steps.decode, data, self.settings.face)
+            made, render_ms = await self.runtime.run_cpu(
+                steps.render, image.pixels, self.settings.renditions
+            )
         except PhotoFault as fault:
             return fault
-        return Decoded(photo, image, {"download_ms": download_ms, "decode_ms": decode_ms})
+        renditions = await steps.put_renditions(
+            self.runtime.objects(),
+            photo.event,
+            steps.content_digest(photo.event, data),
+            made,
+            image.size,
+        )
+        stage_ms = {"download_ms": download_ms, "decode_ms": decode_ms, "render_ms": render_ms}
+        return Decoded(photo, image, renditions, stage_ms)
 
     async def _store(
         self, outcome: BatchOutcome, item: Decoded, faces: PhotoFaces, model_id: str
     ) -> None:
         photo = item.photo
         start = time.perf_counter()
-        written = await steps.store_indexed(self.runtime.pool(), photo.event, faces, model_id)
+        stored = await steps.store_indexed(
+            self.runtime.pool(), photo.event, faces, model_id, item.renditions
+        )
+        await steps.delete_stale(self.runtime.objects(), stored.stale_keys)
+        written = stored.result
         if written in (WriteResult.ERASED, WriteResult.SUPERSEDED):
             add_skipped(outcome, photo.event, written)
         elif written is WriteResult.CONFLICT:
@@ -124,9 +150,19 @@ class EmbedderWorker:
             event = indexed_event(photo.event, faces, stage_ms, model_id)
             add_indexed(outcome, event, photo.request_id)
 
-    async def _fail(self, outcome: BatchOutcome, photo: Photo, fault: PhotoFault) -> None:
+    async def _fail(
+        self,
+        outcome: BatchOutcome,
+        photo: Photo,
+        fault: PhotoFault,
+        renditions: PhotoRenditions | None = None,
+    ) -> None:
         """A poison photo: status `failed` in the database, and an event for the DLQ."""
-        written = await steps.store_failed(self.runtime.pool(), photo.event, fault)
+        stored: Written = await steps.store_failed(
+            self.runtime.pool(), photo.event, fault, renditions
+        )
+        await steps.delete_stale(self.runtime.objects(), stored.stale_keys)
+        written = stored.result
         if written in (WriteResult.ERASED, WriteResult.SUPERSEDED):
             add_skipped(outcome, photo.event, written)
         else:

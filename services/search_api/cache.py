@@ -1,8 +1,9 @@
-"""Search results cached in Redis, keyed without ever storing the selfie.
+"""Search results cached in Redis, keyed without ever storing the selfies.
 
-The key is a keyed hash (HMAC-SHA256) of the selfie bytes with the session, the threshold, the
-limit, the model pack, the switches that change the answer (FACE_SELFIE_FLIP, query expansion
-and its lending rule) and the session's `changed_at`: indexing or erasing any photo of the
+The key is a keyed hash (HMAC-SHA256) of the selfies' digests (in any order) with the session,
+the threshold, the limit, the model pack, the switches that change the answer
+(FACE_SELFIE_FLIP, query expansion and its lending rule, SEARCH_ORIGINALS,
+SEARCH_SELFIES_FUSION) and the session's `changed_at`: indexing or erasing any photo of the
 session moves `changed_at` (in the same transaction), so a stale entry is never read again and
 simply expires. The HMAC key is SEARCH_CACHE_SECRET, or one generated once and shared by every
 process through Redis. Redis being down only means no cache.
@@ -14,6 +15,7 @@ import contextlib
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,7 +31,7 @@ from services.search_api.schemas import SearchResponse
 log = get_logger(__name__)
 
 _SECRET_KEY = "facepass:search-cache:secret"  # noqa: S105 - a Redis key name
-_PREFIX = "facepass:search-cache:v3:"  # v3: answers say query_expansion
+_PREFIX = "facepass:search-cache:v4:"  # v4: answers link thumbnails, previews, originals
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class CacheKeyParts:
     model_id: str
     selfie_flip: bool
     lending: Lending | None  # query expansion's rule for this search; None: off
+    originals: bool = True  # SEARCH_ORIGINALS: whether answers link the originals
+    fusion: str = "mean"  # SEARCH_SELFIES_FUSION (matters with several selfies)
 
 
 class SearchCache:
@@ -56,20 +60,25 @@ class SearchCache:
             self._secret = shared if isinstance(shared, bytes) else str(shared).encode()
         return self._secret
 
-    async def key(self, selfie: bytes, parts: CacheKeyParts) -> str | None:
+    async def key(self, selfies: Sequence[bytes], parts: CacheKeyParts) -> str | None:
+        """The entry of these selfies (in any order: the answer does not depend on it) and
+        parts; None without a cache."""
         if self.ttl_s <= 0:
             return None
         try:
             secret = await self._key_secret()
         except (RedisError, OSError):
             return None
-        mac = hmac.new(secret, selfie, hashlib.sha256)
+        mac = hmac.new(secret, digestmod=hashlib.sha256)
+        for digest in sorted(hashlib.sha256(selfie).digest() for selfie in selfies):
+            mac.update(digest)
         version = parts.session_version.isoformat() if parts.session_version else "none"
         lending = parts.lending
         expansion = f"{lending.threshold:.4f}x{lending.faces}" if lending else "off"
         mac.update(
             f"|{parts.session_id}|{version}|{parts.threshold:.4f}|{parts.limit}|{parts.model_id}"
-            f"|flip={int(parts.selfie_flip)}|expansion={expansion}".encode()
+            f"|flip={int(parts.selfie_flip)}|expansion={expansion}"
+            f"|originals={int(parts.originals)}|fusion={parts.fusion}".encode()
         )
         return _PREFIX + mac.hexdigest()
 

@@ -15,7 +15,7 @@ from libs.common.http.problems import ApiError
 from libs.common.http.ratelimit import search_rate_limit
 from libs.common.runtime import Runtime
 from services.search_api.cache import SearchCache
-from services.search_api.schemas import MAX_LIMIT, SearchForm, SearchResponse
+from services.search_api.schemas import MAX_LIMIT, MAX_SELFIES, SearchForm, SearchResponse
 from services.search_api.search import SearchRequest, run_search
 
 
@@ -27,9 +27,11 @@ def provide_cache(runtime: NamedDependency[Runtime]) -> SearchCache | None:
     return SearchCache(runtime.redis, search.cache_ttl_s, secret)
 
 
-def _validated(runtime: Runtime, form: SearchForm, selfie: bytes) -> SearchRequest:
+def _validated(runtime: Runtime, form: SearchForm, selfies: list[bytes]) -> SearchRequest:
     search = runtime.settings.search
     errors = []
+    if not 1 <= len(selfies) <= MAX_SELFIES:
+        errors.append(f"file: 1 to {MAX_SELFIES} selfies of one person")
     if not is_valid_id(form.session_id):
         errors.append("session_id: 1-128 characters of letters, digits and ._:-")
     threshold = form.threshold if form.threshold is not None else runtime.face_engine().threshold
@@ -40,7 +42,7 @@ def _validated(runtime: Runtime, form: SearchForm, selfie: bytes) -> SearchReque
         errors.append(f"limit: between 1 and {MAX_LIMIT}")
     if errors:
         raise ApiError(422, "validation-error", "; ".join(errors), extra={"errors": errors})
-    return SearchRequest(form.session_id, selfie, threshold, limit)
+    return SearchRequest(form.session_id, tuple(selfies), threshold, limit)
 
 
 class SearchController(Controller):
@@ -57,10 +59,13 @@ class SearchController(Controller):
         summary="Find a person's photos in a session with a selfie",
         description=(
             "The largest face of the selfie is searched among the session's indexed faces; "
-            "each photo appears once, with its best-matching face, best first. An unknown "
-            "session answers like an empty one. 422 `no-face`: no face in the selfie; "
-            "413/415: the image is too large or not an image; 429: rate-limited (Retry-After). "
-            "The selfie is never stored."
+            "each photo appears once, with its best-matching face, best first, with presigned "
+            "links to its thumbnail, preview and (unless SEARCH_ORIGINALS=false) original. Up "
+            "to 3 selfies of the same person (repeated `file` parts) are searched as one "
+            "(SEARCH_SELFIES_FUSION) and count as one search. An unknown session answers like "
+            "an empty one. 422 `no-face`: no face in a selfie (with several, `selfie` says "
+            "which, from 1); 413/415: an image is too large or not an image; 429: rate-limited "
+            "(Retry-After). No selfie is ever stored."
         ),
     )
     async def search(
@@ -69,5 +74,5 @@ class SearchController(Controller):
         data: Annotated[SearchForm, Body(media_type=RequestEncodingType.MULTI_PART)],
         cache: NamedDependency[SearchCache | None],
     ) -> SearchResponse:
-        selfie = await data.file.read()
-        return await run_search(runtime, cache, _validated(runtime, data, selfie))
+        selfies = [await f.read() for f in data.file[: MAX_SELFIES + 1]]
+        return await run_search(runtime, cache, _validated(runtime, data, selfies))

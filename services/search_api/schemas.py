@@ -13,6 +13,8 @@ from libs.common.http.openapi import ID
 from libs.common.settings import SearchSettings
 
 MAX_LIMIT = 1000
+#: Most selfies one search takes.
+MAX_SELFIES = 3
 #: The threshold floor the document states: SEARCH_MIN_THRESHOLD's default. The document is
 #: built from types, not settings; a deployment that changes the floor enforces its own.
 DOCUMENTED_MIN_THRESHOLD: float = SearchSettings.model_fields["min_threshold"].default
@@ -24,7 +26,15 @@ class SearchForm:
     by the controller (`_validated`), which names every bad field at once."""
 
     session_id: ID
-    file: UploadFile
+    file: Annotated[
+        list[UploadFile],
+        Parameter(
+            min_items=1,
+            max_items=MAX_SELFIES,
+            description=f"1-{MAX_SELFIES} selfies of the same person (repeat the part): more "
+            "poses and light find more of their photos (docs/faces.md)",
+        ),
+    ]
     threshold: Annotated[
         float | None,
         Parameter(
@@ -52,11 +62,26 @@ class MatchedFace(msgspec.Struct, frozen=True):
 
 
 class SearchResult(msgspec.Struct, frozen=True):
+    """One photo. The links are presigned GETs that expire after SEARCH_URL_EXPIRES_S; a photo
+    indexed before renditions existed has no thumbnail or preview until `facepass renditions
+    backfill` has run, and `original_url` is null when SEARCH_ORIGINALS=false."""
+
     photo_id: str
     similarity: float
+    #: The matched face's box in the photo's own (upright) pixels: x1, y1, x2, y2.
     face: MatchedFace
-    #: Presigned GET URL of the photo (expires after SEARCH_URL_EXPIRES_S).
-    url: str
+    #: A small copy (RENDITION_THUMBNAIL_SIDE, 400 px long side) for a result grid.
+    thumbnail_url: str | None
+    #: A screen-size copy (RENDITION_PREVIEW_SIDE, 1600 px), watermarked when one is set.
+    preview_url: str | None
+    #: The photo as uploaded; null when SEARCH_ORIGINALS=false.
+    original_url: str | None
+    #: The photo's upright size in pixels (scales `face.bbox` onto the thumbnail or preview).
+    width: int | None
+    height: int | None
+    #: What v2.0 clients download: `original_url`, or `preview_url` when originals are
+    #: withheld.
+    url: str | None
 
 
 class QueryFace(msgspec.Struct, frozen=True):
@@ -76,7 +101,9 @@ class QueryExpansion(msgspec.Struct, frozen=True):
 class SearchResponse(msgspec.Struct, frozen=True):
     session_id: str
     results: list[SearchResult]
+    #: The (first) selfie's face; `query_faces` has every selfie's, in the order sent.
     query_face: QueryFace
     threshold: float
     took_ms: float
     query_expansion: QueryExpansion
+    query_faces: list[QueryFace] = msgspec.field(default_factory=list)

@@ -1,9 +1,10 @@
-"""A selfie search: decode → pick the selfie's face → embed → exact per-session query (and,
-with SEARCH_QUERY_EXPANSION, a second one: expansion.py) → best face per photo → presigned URLs.
-Cached in Redis by a keyed hash of the selfie.
+"""A selfie search: decode → pick each selfie's face → embed → combine (selfies.py) → exact
+per-session query (and, with SEARCH_QUERY_EXPANSION, a second one: expansion.py) → best face
+per photo → presigned URLs of its thumbnail, preview and original. Cached in Redis by a keyed
+hash of the selfies.
 
-The selfie lives only in this request's memory: its bytes, its embedding and any query refined
-from it are never written to a database, a cache, a topic or a log.
+The selfies live only in this request's memory: their bytes, their embeddings and any query
+refined from them are never written to a database, a cache, a topic or a log.
 """
 
 from __future__ import annotations
@@ -15,22 +16,20 @@ import msgspec
 
 from libs.common.db import faces as faces_db
 from libs.common.db.faces import PhotoMatch
-from libs.common.face.errors import NoFaceError
-from libs.common.face.selfie import selfie_from_bytes
-from libs.common.http.problems import ApiError, image_problem
-from libs.common.imaging import ImageError
+from libs.common.face.selfie import PreparedSelfie
 from libs.common.metrics import SEARCHES, STAGE_SECONDS
 from libs.common.runtime import Runtime
 from services.search_api.cache import CacheKeyParts, SearchCache
 from services.search_api.expansion import NOT_USED, lending_for
 from services.search_api.schemas import MatchedFace, QueryFace, SearchResponse, SearchResult
-from services.search_api.session_query import SessionQuery, session_matches
+from services.search_api.selfies import prepare_selfies, selfies_matches
+from services.search_api.session_query import SessionQuery
 
 
 @dataclass(frozen=True)
 class SearchRequest:
     session_id: str
-    selfie: bytes
+    selfies: tuple[bytes, ...]  # 1-3 of one person
     threshold: float
     limit: int
 
@@ -43,6 +42,39 @@ def _stage(name: str, start: float) -> float:
     now = time.perf_counter()
     STAGE_SECONDS.labels("search", name).observe(now - start)
     return now
+
+
+def _query_face(prepared: PreparedSelfie) -> QueryFace:
+    """A selfie's face, its box in the uploaded selfie's pixels."""
+    selfie, scale = prepared.result, prepared.scale
+    return QueryFace(
+        bbox=[round(v * scale, 1) for v in selfie.face.bbox],
+        det_score=round(selfie.face.det_score, 4),
+        faces_in_selfie=selfie.faces_in_selfie,
+    )
+
+
+async def _result(runtime: Runtime, match: PhotoMatch) -> SearchResult:
+    """A match with its links signed."""
+    store, search = runtime.objects(), runtime.settings.search
+    objects = match.objects
+
+    async def signed(key: str | None, bucket: str | None = None) -> str | None:
+        return None if key is None else await store.presigned_url(key, search.url_expires_s, bucket)
+
+    preview = await signed(objects.preview_key)
+    original = await signed(objects.object_key, objects.object_bucket) if search.originals else None
+    return SearchResult(
+        photo_id=match.photo_id,
+        similarity=round(match.similarity, 4),
+        face=MatchedFace(bbox=[round(v, 1) for v in match.bbox]),
+        thumbnail_url=await signed(objects.thumbnail_key),
+        preview_url=preview,
+        original_url=original,
+        width=objects.width,
+        height=objects.height,
+        url=original if search.originals else preview,
+    )
 
 
 async def run_search(
@@ -61,28 +93,18 @@ async def run_search(
         engine.pack.id,
         selfie_flip=runtime.settings.face.selfie_flip,
         lending=lending,
+        originals=runtime.settings.search.originals,
+        fusion=runtime.settings.search.selfies_fusion,
     )
-    key = await cache.key(req.selfie, parts) if cache else None
+    key = await cache.key(req.selfies, parts) if cache else None
     cached = await cache.get(key) if cache else None
     if cached is not None:
         SEARCHES.labels(outcome="cached").inc()
         return msgspec.structs.replace(cached, took_ms=_ms_since(started))
     mark = _stage("cache", started)
 
-    try:
-        prepared = await runtime.run_cpu(
-            selfie_from_bytes, engine, req.selfie, runtime.settings.face
-        )
-    except ImageError as exc:
-        SEARCHES.labels(outcome="invalid").inc()
-        raise image_problem(exc) from exc
-    except NoFaceError as exc:
-        SEARCHES.labels(outcome="no_face").inc()
-        raise ApiError(
-            422, "no-face", "no face was found in the selfie; use a clear, front-facing photo"
-        ) from exc
+    prepared = await prepare_selfies(runtime, req.selfies)
     mark = _stage("selfie", mark)
-    selfie, scale = prepared.result, prepared.scale
 
     matches: list[PhotoMatch] = []
     expansion = NOT_USED
@@ -90,30 +112,20 @@ async def run_search(
         query = SessionQuery(
             req.session_id, engine.pack.id, version, req.threshold, req.limit, lending
         )
-        matches, expansion = await session_matches(runtime, query, selfie.face.embedding)
+        embeddings = [p.result.face.embedding for p in prepared]
+        matches, expansion = await selfies_matches(runtime, query, embeddings)
         mark = _stage("query", mark)
-    store, expires = runtime.objects(), runtime.settings.search.url_expires_s
-    results = [
-        SearchResult(
-            photo_id=m.photo_id,
-            similarity=round(m.similarity, 4),
-            face=MatchedFace(bbox=[round(v, 1) for v in m.bbox]),
-            url=await store.presigned_url(m.object_key, expires),
-        )
-        for m in matches
-    ]
+    results = [await _result(runtime, m) for m in matches]
     _stage("presign", mark)
+    query_faces = [_query_face(p) for p in prepared]
     response = SearchResponse(
         session_id=req.session_id,
         results=results,
-        query_face=QueryFace(
-            bbox=[round(v * scale, 1) for v in selfie.face.bbox],
-            det_score=round(selfie.face.det_score, 4),
-            faces_in_selfie=selfie.faces_in_selfie,
-        ),
+        query_face=query_faces[0],
         threshold=req.threshold,
         took_ms=_ms_since(started),
         query_expansion=expansion,
+        query_faces=query_faces,
     )
     if cache is not None:
         await cache.put(key, response)

@@ -64,11 +64,11 @@ async def session_matches(
 
     found, expansion = await expanded_search(in_memory, embedding, query.lending, query.limit)
     async with runtime.pool().acquire() as conn:
-        keys = await faces_db.object_keys(conn, [m.photo_id for m in found])
-    # A photo erased since the version was read has no key any more: it is left out.
+        objects = await faces_db.photo_objects(conn, [m.photo_id for m in found])
+    # A photo erased since the version was read has no row any more: it is left out.
     matches = [
-        PhotoMatch(m.photo_id, m.similarity, m.bbox, keys[m.photo_id])
+        PhotoMatch(m.photo_id, m.similarity, m.bbox, objects[m.photo_id])
         for m in found
-        if m.photo_id in keys
+        if m.photo_id in objects
     ]
     return matches, expansion

@@ -91,7 +91,8 @@ def test_index_t1_over_http_gives_six_faces(server: ServerProcess, stack: Settin
     assert status["faces_indexed"] == 6
     assert status["model"]
     assert _face_count(stack, photo) == 6
-    assert len(_objects(stack, f"sessions/{session}/photos/{photo}/")) == 1
+    keys = _objects(stack, f"sessions/{session}/photos/{photo}/")
+    assert len(keys) == 3 and sum("/renditions/" in k for k in keys) == 2  # + thumb, preview
 
 
 def test_same_bytes_is_a_no_op_and_new_bytes_replace_the_faces(
@@ -110,8 +111,10 @@ def test_same_bytes_is_a_no_op_and_new_bytes_replace_the_faces(
     while _face_count(stack, photo) != 1 and time.monotonic() < deadline:
         time.sleep(0.3)
     assert _face_count(stack, photo) == 1
-    # The replaced bytes are gone; only the new object remains.
-    assert len(_objects(stack, f"sessions/{session}/photos/{photo}/")) == 1
+    # The replaced bytes are gone; only the new object remains (renditions:
+    # tests/integration/test_renditions.py).
+    keys = _objects(stack, f"sessions/{session}/photos/{photo}/")
+    assert len([k for k in keys if "/renditions/" not in k]) == 1
 
 
 def test_a_photo_id_cannot_move_to_another_session(server: ServerProcess) -> None:
@@ -209,7 +212,8 @@ def test_erasing_a_photo_removes_row_vectors_and_object(
     with server.client() as client:
         response = client.delete(f"/api/v2/photos/{photo}", headers=KEY)
         assert response.status_code == 200
-        assert response.json() == {"photo_id": photo, "session_id": session, "objects_deleted": 1}
+        # The photo, its thumbnail and its preview.
+        assert response.json() == {"photo_id": photo, "session_id": session, "objects_deleted": 3}
         assert client.get(f"/api/v2/photos/{photo}", headers=KEY).status_code == 404
         assert client.delete(f"/api/v2/photos/{photo}").status_code == 401
     assert _face_count(stack, photo) == 0
@@ -226,7 +230,7 @@ def test_erasing_a_session_removes_everything_in_it(server: ServerProcess, stack
     with server.client() as client:
         response = client.delete(f"/api/v2/sessions/{session}", headers=KEY)
     assert response.status_code == 200
-    assert response.json() == {"session_id": session, "photos_erased": 2, "objects_deleted": 2}
+    assert response.json() == {"session_id": session, "photos_erased": 2, "objects_deleted": 6}
     with _db(stack) as conn:
         faces = conn.execute(
             "SELECT count(*) FROM face_embeddings WHERE session_id = %s", (session,)

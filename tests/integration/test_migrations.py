@@ -38,17 +38,33 @@ def _tables(pg: PostgresSettings) -> set[str]:
     return {r[0] for r in rows} & V2_TABLES
 
 
+def _photo_columns(pg: PostgresSettings) -> set[str]:
+    with psycopg.connect(pg.dsn()) as conn:
+        rows = conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'photos'"
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+RENDITION_COLUMNS = {"thumbnail_key", "preview_key", "width", "height", "object_bucket"}
+EVERY_MIGRATION = ["0001_schema_v2", "0002_renditions"]
+
+
 def test_migrate_rollback_migrate(scratch_db: PostgresSettings) -> None:
     migrator = Migrator(scratch_db, embedding_dimension=512)
-    assert migrator.state().pending == ["0001_schema_v2"]
-    assert migrator.migrate() == ["0001_schema_v2"]
+    assert migrator.state().pending == EVERY_MIGRATION
+    assert migrator.migrate() == EVERY_MIGRATION
     assert _tables(scratch_db) == V2_TABLES
+    assert _photo_columns(scratch_db) >= RENDITION_COLUMNS
     assert migrator.migrate() == []  # idempotent
+    assert migrator.rollback() == ["0002_renditions"]  # one step by default
+    assert _tables(scratch_db) == V2_TABLES
+    assert not RENDITION_COLUMNS & _photo_columns(scratch_db)
     assert migrator.rollback() == ["0001_schema_v2"]
     assert _tables(scratch_db) == set()
-    assert migrator.migrate() == ["0001_schema_v2"]
+    assert migrator.migrate() == EVERY_MIGRATION
     assert _tables(scratch_db) == V2_TABLES
-    assert migrator.state().applied == ["0001_schema_v2"]
+    assert migrator.state().applied == EVERY_MIGRATION
 
 
 def test_embedding_column_takes_the_configured_dimension(scratch_db: PostgresSettings) -> None:

@@ -60,13 +60,23 @@ def test_a_crop_of_one_attendee_finds_the_group_photo_only(
     assert response.status_code == 200, response.text
     body = response.json()
     assert set(body) == {
-        "session_id", "results", "query_face", "threshold", "took_ms", "query_expansion"
+        "session_id", "results", "query_face", "threshold", "took_ms", "query_expansion",
+        "query_faces",
     }  # fmt: skip
+    assert body["query_faces"] == [body["query_face"]]
     # On by default: the crop's own face in the group photo is a sure match (>= 0.6) and lends
     # itself; the refined query finds nothing else of her.
     assert body["query_expansion"] == {"used": True, "faces": 1}
     assert [r["photo_id"] for r in body["results"]] == [f"{t1_session}-group"]
     result = body["results"][0]
+    assert set(result) == {
+        "photo_id", "similarity", "face", "thumbnail_url", "preview_url", "original_url",
+        "width", "height", "url",
+    }  # fmt: skip
+    assert result["url"] == result["original_url"] and (result["width"], result["height"]) == (
+        1280,
+        886,
+    )
     assert result["similarity"] >= body["threshold"]
     assert len(result["face"]["bbox"]) == 4
     assert result["face"]["bbox"][2] < 1280 / 3 + 20  # the matching face is the left one
@@ -74,6 +84,32 @@ def test_a_crop_of_one_attendee_finds_the_group_photo_only(
     assert photo.status_code == 200 and photo.content == T1.read_bytes()
     assert body["query_face"]["faces_in_selfie"] >= 1
     assert 0 < body["query_face"]["det_score"] <= 1
+
+
+def test_two_selfies_of_one_attendee_are_one_search(server: ServerProcess, t1_session: str) -> None:
+    selfies = [jpeg_bytes(T1, crop=T1_LEFT), jpeg_bytes(T1, crop=T1_LEFT, scale=0.7)]
+    files = [("file", (f"s{i}.jpg", data, "image/jpeg")) for i, data in enumerate(selfies)]
+    response = httpx.post(
+        f"{server.base_url}/api/v2/search", data={"session_id": t1_session}, files=files, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [r["photo_id"] for r in body["results"]] == [f"{t1_session}-group"]
+    assert len(body["query_faces"]) == 2
+
+    grey = io.BytesIO()
+    Image.new("RGB", (320, 240), (128, 128, 128)).save(grey, "JPEG")
+    files.append(("file", ("grey.jpg", grey.getvalue(), "image/jpeg")))
+    no_face = httpx.post(
+        f"{server.base_url}/api/v2/search", data={"session_id": t1_session}, files=files, timeout=30
+    )
+    assert no_face.status_code == 422 and no_face.json()["type"] == "/problems/no-face"
+    assert no_face.json()["selfie"] == 3, no_face.text
+    files.append(("file", ("more.jpg", selfies[0], "image/jpeg")))
+    too_many = httpx.post(
+        f"{server.base_url}/api/v2/search", data={"session_id": t1_session}, files=files, timeout=30
+    )
+    assert too_many.status_code == 422, too_many.text
 
 
 def test_another_person_finds_only_their_photo(server: ServerProcess, t1_session: str) -> None:

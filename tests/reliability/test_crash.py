@@ -38,6 +38,7 @@ from tests.support.reliability import (
     db,
     expected_faces,
     faces_per_photo,
+    list_objects,
     publish_many,
     put_object,
     read_json_values,
@@ -249,3 +250,43 @@ def test_a_crash_after_the_batch_is_committed_and_before_its_offsets_duplicates_
     assert {p: faces.get(p, 0) for p in ids} == expected  # the replayed batch: no face twice
     assert set(Counter(e["photo_id"] for e in events)) == set(ids)
     assert read_json_values(stack.kafka.bootstrap, topics.kafka.topic_dlq) == []
+
+
+def test_a_crash_between_the_renditions_and_the_rows_leaves_every_result_its_thumbnail(
+    stack: Settings, tmp_path: Path
+) -> None:
+    """The embedder dies after a batch's thumbnails and previews are in S3 and before any of
+    its rows is written. No photo is searchable yet; the replay writes every row, and each
+    row names copies that are in S3: exactly two per photo (named by content, the replay put
+    the same objects again, never a second pair)."""
+    topics = Topics(stack, partitions=2)
+    session = uid("rendition-crash")
+    photos = small_photos(8, session)
+    ids = [p.photo_id for p in photos]
+    fault = tmp_path / "fault"
+    env = {"EMBEDDER_BATCH_SIZE": "4", FAULT_FILE_ENV: str(fault), **topics.env()}
+    with facepass_serve(stack, tmp_path, "embedder", **env) as first:
+        fault.write_text("after-renditions")
+        _publish(stack, topics, session, photos)
+        assert first.process.wait(120) == KILLED_STATUS, first.log()[-2000:]
+    assert _count_written(stack, session) == 0
+    made = list_objects(stack, f"sessions/{session}/")
+    assert made and all("/renditions/" in key for key in made)  # copies, no row names them
+
+    with facepass_serve(stack, tmp_path, "embedder", **env) as second:
+        wait_for(
+            lambda: _count_written(stack, session) >= len(ids),
+            timeout=180,
+            what=f"all {len(ids)} photos indexed",
+            interval=1,
+            explain=lambda: "the second embedder's stacks and log:\n" + second.stacks(),
+        )
+    with db(stack) as conn:
+        named = conn.execute(
+            "SELECT photo_id, thumbnail_key, preview_key FROM photos WHERE session_id = %s",
+            (session,),
+        ).fetchall()
+    in_s3 = set(list_objects(stack, f"sessions/{session}/"))
+    assert len(named) == len(ids) and all(t and p for _, t, p in named)
+    assert in_s3 == {key for _, t, p in named for key in (t, p)}
+    assert set(made) <= in_s3  # the killed batch's copies are the ones named now

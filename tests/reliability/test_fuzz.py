@@ -51,6 +51,7 @@ OPERATIONS = {
     "GET /api/v2/photos/{photo_id}",
     "DELETE /api/v2/photos/{photo_id}",
     "DELETE /api/v2/sessions/{session_id}",
+    "GET /api/v2/sessions/{session_id}/qr.svg",
 }
 
 

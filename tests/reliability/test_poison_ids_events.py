@@ -140,12 +140,13 @@ def test_duplicate_photo_id_race_same_bytes(server: ServerProcess, stack: Settin
     assert sorted(a.json()["duplicate"] for a in answers) == [False, True]
     wait_indexed(server, [photo])
     assert faces_per_photo(stack, [photo]) == {photo: 6}
-    assert len(list_objects(stack, f"sessions/{session}/photos/{photo}/")) == 1
+    keys = list_objects(stack, f"sessions/{session}/photos/{photo}/")
+    assert len(keys) == 3 and sum("/renditions/" in k for k in keys) == 2  # one photo's set
 
 
 def test_duplicate_photo_id_race_different_bytes(server: ServerProcess, stack: Settings) -> None:
     """Two uploads of one id with different bytes: both accepted, one of them wins entirely
-    (its bytes, its faces, its single object); never a mix."""
+    (its bytes, its faces, its single object and its two renditions); never a mix."""
     session, photo = uid("race"), uid("race")
     versions = {
         hashlib.sha256(d).hexdigest(): (d, n)
@@ -169,7 +170,11 @@ def test_duplicate_photo_id_race_different_bytes(server: ServerProcess, stack: S
             return None
         faces = faces_per_photo(stack, [photo]).get(photo, 0)
         keys = list_objects(stack, prefix)
-        return row if faces == row[2] and keys == [prefix + row[1][:32]] else None
+        digest = row[1][:32]
+        mine = [prefix + digest] + [
+            f"{prefix}renditions/{digest}-{kind}.jpg" for kind in ("preview", "thumbnail")
+        ]
+        return row if faces == row[2] and keys == mine else None
 
     row = wait_for(settled, 120, "the race's winner to be indexed, consistently")
     assert faces_per_photo(stack, [photo]) == {photo: versions[row[1]][1]}

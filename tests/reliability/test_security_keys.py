@@ -41,6 +41,7 @@ ROUTES = [
     ("GET", "/api/v2/photos/{photo}"),
     ("DELETE", "/api/v2/photos/{photo}"),
     ("DELETE", "/api/v2/sessions/{session}"),
+    ("GET", "/api/v2/sessions/{session}/qr.svg"),
 ]
 
 
@@ -87,7 +88,7 @@ def test_write_and_admin_routes_are_401_without_a_valid_key(
         assert conn.execute(
             "SELECT count(*) FROM erased_sessions WHERE session_id = %s", (session,)
         ).fetchone() == (0,)
-    assert len(list_objects(stack, f"sessions/{session}/")) == 1
+    assert len(list_objects(stack, f"sessions/{session}/")) == 3  # photo, thumbnail, preview
 
 
 def test_key_matches_compares_every_key_with_compare_digest(

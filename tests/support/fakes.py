@@ -22,8 +22,9 @@ from PIL import Image
 from libs.common.broker_gate import BrokerGate
 from libs.common.db import faces as faces_db
 from libs.common.db import photos
-from libs.common.db.faces import Lending, PhotoMatch, SessionFaces
-from libs.common.db.photos import ErasedPhoto, PhotoRecord, WriteResult
+from libs.common.db.faces import Lending, PhotoMatch, PhotoObjects, SessionFaces
+from libs.common.db.photos import ErasedPhoto, PhotoRecord, WriteResult, Written
+from libs.common.db.renditions import PhotoRenditions
 from libs.common.events import ObjectRef, PhotoUploaded
 from libs.common.face.errors import NoFaceError
 from libs.common.face.results import Face, PhotoFaces, SelfieResult
@@ -65,9 +66,9 @@ class FakeObjectStore:
         self._check()
         return sorted(k for b, k in self.objects if b == self.bucket and k.startswith(prefix))
 
-    async def presigned_url(self, key: str, expires_s: int) -> str:
+    async def presigned_url(self, key: str, expires_s: int, bucket: str | None = None) -> str:
         self._check()
-        return f"http://s3.test/{self.bucket}/{key}?expires={expires_s}"
+        return f"http://s3.test/{bucket or self.bucket}/{key}?expires={expires_s}"
 
     def keys(self) -> list[str]:
         return sorted(k for _, k in self.objects)
@@ -121,32 +122,52 @@ class FakePhotoDb:
         )
         return now
 
+    def _current_keys(self, photo_id: str) -> tuple[str, ...]:
+        row = self.rows.get(photo_id)
+        keys = (row.thumbnail_key, row.preview_key) if row is not None else ()
+        return tuple(k for k in keys if k is not None)
+
     async def record_indexed(
-        self, pool: Any, event: PhotoUploaded, result: PhotoFaces, model_id: str
-    ) -> WriteResult:
+        self,
+        pool: Any,
+        event: PhotoUploaded,
+        result: PhotoFaces,
+        model_id: str,
+        renditions: PhotoRenditions | None = None,
+    ) -> Written:
         self._check()
+        ours = renditions.keys() if renditions is not None else ()
+        current = self._current_keys(event.photo_id)
         if self.gate is not None:
-            return self.gate
+            return Written(self.gate, tuple(k for k in ours if k not in current))
         self._touch(event.session_id)
         self.rows[event.photo_id] = PhotoRecord(
             event.photo_id, event.session_id, "indexed", event.object.key,
             event.content_sha256, len(result.faces), [], model_id, None, datetime.now(UTC),
-            datetime.now(UTC),
+            datetime.now(UTC), *(ours or (None, None)),
         )  # fmt: skip
         self.faces[event.photo_id] = result
-        return WriteResult.WRITTEN
+        return Written(WriteResult.WRITTEN, tuple(k for k in current if k not in ours))
 
-    async def record_failed(self, pool: Any, event: PhotoUploaded, error: str) -> WriteResult:
+    async def record_failed(
+        self,
+        pool: Any,
+        event: PhotoUploaded,
+        error: str,
+        renditions: PhotoRenditions | None = None,
+    ) -> Written:
         self._check()
+        ours = renditions.keys() if renditions is not None else ()
+        current = self._current_keys(event.photo_id)
         if self.gate is not None:
-            return self.gate
+            return Written(self.gate, tuple(k for k in ours if k not in current))
         self._touch(event.session_id)
         self.faces.pop(event.photo_id, None)
         self.rows[event.photo_id] = PhotoRecord(
             event.photo_id, event.session_id, "failed", event.object.key, None, 0, [], None,
             error, None, datetime.now(UTC),
         )  # fmt: skip
-        return WriteResult.WRITTEN
+        return Written(WriteResult.WRITTEN, current + ours)
 
     async def erase_photo(self, pool: Any, photo_id: str) -> ErasedPhoto | None:
         self._check()
@@ -236,7 +257,7 @@ class FakePhotoDb:
                 row.photo_id,
                 similarity,
                 list(face.bbox),
-                row.object_key,
+                self._objects(row),
                 face.embedding
                 if lending and rank < lending.faces and similarity >= lending.threshold
                 else None,
@@ -244,9 +265,15 @@ class FakePhotoDb:
             for rank, (similarity, row, face) in enumerate(ranked)
         ]
 
-    async def object_keys(self, conn: Any, photo_ids: list[str]) -> dict[str, str]:
+    @staticmethod
+    def _objects(row: PhotoRecord) -> PhotoObjects:
+        return PhotoObjects(
+            row.object_key, thumbnail_key=row.thumbnail_key, preview_key=row.preview_key
+        )
+
+    async def photo_objects(self, conn: Any, photo_ids: list[str]) -> dict[str, PhotoObjects]:
         self._check()
-        return {p: self.rows[p].object_key for p in photo_ids if p in self.rows}
+        return {p: self._objects(self.rows[p]) for p in photo_ids if p in self.rows}
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Put these methods in place of libs/common/db's functions for this test."""
@@ -257,7 +284,7 @@ class FakePhotoDb:
             monkeypatch.setattr(photos, name, getattr(self, name))
         monkeypatch.setattr(faces_db, "session_version", self.session_version)
         monkeypatch.setattr(faces_db, "search_session", self.search_session)
-        monkeypatch.setattr(faces_db, "object_keys", self.object_keys)
+        monkeypatch.setattr(faces_db, "photo_objects", self.photo_objects)
         self.last_query: dict[str, Any] = {}
         self.queries: list[dict[str, Any]] = []
 

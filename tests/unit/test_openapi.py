@@ -30,6 +30,7 @@ def test_every_api_route_is_documented_with_its_errors(document: dict[str, Any])
         ("/api/v2/photos/{photo_id}", "get"),
         ("/api/v2/photos/{photo_id}", "delete"),
         ("/api/v2/sessions/{session_id}", "delete"),
+        ("/api/v2/sessions/{session_id}/qr.svg", "get"),
         ("/api/v2/health", "get"),
     ]:
         assert method in paths[path], (path, method)

@@ -59,7 +59,7 @@ def test_every_id_is_documented_with_the_rule_the_routes_enforce(
     document: dict[str, Any],
 ) -> None:
     schemas = _id_schemas(document)
-    assert len(schemas) == 6, sorted(schemas)  # 3 path parameters, 3 form fields
+    assert len(schemas) == 7, sorted(schemas)  # 4 path parameters, 3 form fields
     enforced = [s for s in ID_SAMPLES if is_valid_id(s)]
     for where, schema in schemas.items():
         documented = [s for s in ID_SAMPLES if Draft202012Validator(schema).is_valid(s)]

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import numpy as np
 import numpy.typing as npt
 from pgvector import Vector
 
-from libs.common.db.photos import Connection
+from libs.common.db.locks import Connection
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,24 @@ class Lending:
 
 
 @dataclass(frozen=True)
+class PhotoObjects:
+    """Where a photo's original and renditions are, and its upright size (None: indexed before
+    renditions existed, until the backfill)."""
+
+    object_key: str
+    object_bucket: str | None = None  # None: S3_BUCKET
+    thumbnail_key: str | None = None
+    preview_key: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
 class PhotoMatch:
     photo_id: str
     similarity: float
     bbox: list[float]
-    object_key: str
+    objects: PhotoObjects
     #: The matched face's embedding when it lends (see Lending), else None.
     embedding: npt.NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
 
@@ -50,10 +64,17 @@ WITH best AS (
     SELECT * FROM best ORDER BY distance, photo_id LIMIT $5
 )
 SELECT t.photo_id, t.face_index, t.bbox, t.distance, 1 - t.distance AS similarity,
-       (SELECT p.object_key FROM photos p WHERE p.photo_id = t.photo_id) AS object_key
-FROM top t
+       p.object_key, p.object_bucket, p.thumbnail_key, p.preview_key, p.width, p.height
+FROM top t JOIN photos p USING (photo_id)
 ORDER BY t.distance, t.photo_id
 """
+
+_OBJECT_COLUMNS = ("object_key", "object_bucket", "thumbnail_key", "preview_key", "width", "height")
+
+
+def _objects(row: asyncpg.Record) -> PhotoObjects:
+    return PhotoObjects(**{name: row[name] for name in _OBJECT_COLUMNS})
+
 
 #: SEARCH_SQL whose first $6 rows at distance <= $7 (the lenders) also carry their face's
 #: embedding, looked up by primary key for those rows only: query expansion's lenders cost no
@@ -94,7 +115,7 @@ async def search_session(
             photo_id=row["photo_id"],
             similarity=float(row["similarity"]),
             bbox=[float(v) for v in row["bbox"]],
-            object_key=row["object_key"],
+            objects=_objects(row),
             embedding=row["lent"].to_numpy() if row.get("lent") is not None else None,
         )
         for row in rows
@@ -109,12 +130,14 @@ async def session_version(conn: Connection, session_id: str) -> datetime | None:
     return value
 
 
-async def object_keys(conn: Connection, photo_ids: list[str]) -> dict[str, str]:
-    """The S3 object key of each of these photos (looked up by primary key)."""
+async def photo_objects(conn: Connection, photo_ids: list[str]) -> dict[str, PhotoObjects]:
+    """Where the original and renditions of each of these photos are (by primary key)."""
     rows = await conn.fetch(
-        "SELECT photo_id, object_key FROM photos WHERE photo_id = ANY($1::text[])", photo_ids
+        f"SELECT photo_id, {', '.join(_OBJECT_COLUMNS)} FROM photos "  # noqa: S608 - constants
+        "WHERE photo_id = ANY($1::text[])",
+        photo_ids,
     )
-    return {row["photo_id"]: row["object_key"] for row in rows}
+    return {row["photo_id"]: _objects(row) for row in rows}
 
 
 async def count_session_faces(conn: Connection, session_id: str, model_id: str) -> int:

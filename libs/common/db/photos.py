@@ -19,8 +19,6 @@ photo row) deadlocked: PostgreSQL aborted one of them, and the erasure answered 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -28,11 +26,11 @@ from typing import Any
 
 import asyncpg
 
+from libs.common.db.locks import Connection, lock_session
+from libs.common.db.locks import photo_transaction as photo_transaction  # callers' name for it
+from libs.common.db.renditions import PhotoRenditions, current_renditions, unnamed
 from libs.common.events import PhotoUploaded
 from libs.common.face.results import PhotoFaces
-
-#: A plain connection or one borrowed from a pool.
-Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
 @dataclass(frozen=True)
@@ -48,6 +46,8 @@ class PhotoRecord:
     error: str | None
     indexed_at: datetime | None
     updated_at: datetime
+    thumbnail_key: str | None = None
+    preview_key: str | None = None
 
 
 class WriteResult(StrEnum):
@@ -59,9 +59,19 @@ class WriteResult(StrEnum):
     CONFLICT = "conflict"  # the photo id belongs to another session
 
 
+@dataclass(frozen=True)
+class Written:
+    """What became of an embedder's write, and the rendition objects that no photo row names
+    any more (the replaced bytes' copies, or this write's own when it was skipped): the caller
+    deletes them once the transaction has committed."""
+
+    result: WriteResult
+    stale_keys: tuple[str, ...] = ()
+
+
 _COLUMNS = (
     "photo_id, session_id, status, object_key, content_sha256, faces_count, faces_rejected, "
-    "model_id, error, indexed_at, updated_at"
+    "model_id, error, indexed_at, updated_at, thumbnail_key, preview_key"
 )
 
 
@@ -75,33 +85,6 @@ def _record(row: asyncpg.Record | None) -> PhotoRecord | None:
 
 
 # --- reading and locking ------------------------------------------------------------------
-
-
-#: The first key of a session's advisory lock (two-key form; PostgreSQL keeps it apart from
-#: the one-key space of the photos' locks).
-SESSION_LOCK_CLASS = 1
-_SESSION_LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared($1, hashtext($2))"
-_SESSION_LOCK_EXCLUSIVE = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
-
-
-@asynccontextmanager
-async def photo_transaction(
-    pool: asyncpg.Pool, photo_id: str, session_id: str | None = None
-) -> AsyncIterator[Connection]:
-    """A transaction holding the photo's lock until it ends (commit or rollback), and, when the
-    session is known, that session's lock in shared mode (see the lock order above)."""
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", photo_id)
-        if session_id is not None:
-            await lock_session(conn, session_id, exclusive=False)
-        yield conn
-
-
-async def lock_session(conn: Connection, session_id: str, *, exclusive: bool) -> None:
-    """The session's advisory lock until the transaction ends: shared for a photo's write,
-    exclusive for the session's erasure. Take it before any row lock."""
-    query = _SESSION_LOCK_EXCLUSIVE if exclusive else _SESSION_LOCK_SHARED
-    await conn.execute(query, SESSION_LOCK_CLASS, session_id)
 
 
 async def get_photo(
@@ -216,28 +199,46 @@ async def _write_gate(conn: Connection, event: PhotoUploaded) -> WriteResult | N
 
 
 async def record_indexed(
-    pool: asyncpg.Pool, event: PhotoUploaded, result: PhotoFaces, model_id: str
-) -> WriteResult:
-    """Status `indexed` and the photo's faces, replacing any earlier ones, in one transaction."""
+    pool: asyncpg.Pool,
+    event: PhotoUploaded,
+    result: PhotoFaces,
+    model_id: str,
+    renditions: PhotoRenditions | None = None,
+) -> Written:
+    """Status `indexed`, the photo's faces (replacing any earlier ones) and its renditions, in
+    one transaction. The rendition objects must already be in S3: a photo row never names a
+    copy that is not there."""
     rejected = [{"reason": r.reason, "bbox": list(r.bbox)} for r in result.rejected]
+    ours = renditions.keys() if renditions is not None else ()
     async with photo_transaction(pool, event.photo_id, event.session_id) as conn:
+        current = await current_renditions(conn, event.photo_id)
         stop = await _write_gate(conn, event)
         if stop is not None:
-            return stop
+            return Written(stop, unnamed(ours, current))
         await touch_session(conn, event.session_id)
         await conn.execute(
             """
             INSERT INTO photos (photo_id, session_id, status, object_key, content_sha256,
-                                faces_count, faces_rejected, model_id, error, indexed_at)
-            VALUES ($1, $2, 'indexed', $3, $4, $5, $6::jsonb, $7, NULL, now())
+                                faces_count, faces_rejected, model_id, error, indexed_at,
+                                thumbnail_key, preview_key, width, height, object_bucket)
+            VALUES ($1, $2, 'indexed', $3, $4, $5, $6::jsonb, $7, NULL, now(), $8, $9, $10, $11,
+                    $12)
             ON CONFLICT (photo_id) DO UPDATE SET
                 status = 'indexed', object_key = EXCLUDED.object_key,
+                object_bucket = EXCLUDED.object_bucket,
                 content_sha256 = EXCLUDED.content_sha256, faces_count = EXCLUDED.faces_count,
                 faces_rejected = EXCLUDED.faces_rejected, model_id = EXCLUDED.model_id,
-                error = NULL, indexed_at = now(), updated_at = now()
+                error = NULL, indexed_at = now(), updated_at = now(),
+                thumbnail_key = EXCLUDED.thumbnail_key, preview_key = EXCLUDED.preview_key,
+                width = EXCLUDED.width, height = EXCLUDED.height
             """,
             event.photo_id, event.session_id, event.object.key, event.content_sha256,
             len(result.faces), json.dumps(rejected), model_id,
+            renditions.thumbnail_key if renditions else None,
+            renditions.preview_key if renditions else None,
+            renditions.width if renditions else None,
+            renditions.height if renditions else None,
+            event.object.bucket,
         )  # fmt: skip
         await conn.execute("DELETE FROM face_embeddings WHERE photo_id = $1", event.photo_id)
         if result.faces:
@@ -260,16 +261,24 @@ async def record_indexed(
                     for index, face in enumerate(result.faces)
                 ],
             )
-    return WriteResult.WRITTEN
+    return Written(WriteResult.WRITTEN, unnamed(current, ours))
 
 
-async def record_failed(pool: asyncpg.Pool, event: PhotoUploaded, error: str) -> WriteResult:
+async def record_failed(
+    pool: asyncpg.Pool,
+    event: PhotoUploaded,
+    error: str,
+    renditions: PhotoRenditions | None = None,
+) -> Written:
     """Status `failed` with the reason (unless erased since, superseded, or owned elsewhere).
-    Faces of earlier bytes of the photo go: they no longer describe it."""
+    Faces and renditions of earlier bytes of the photo go: they no longer describe it; so do
+    `renditions` made of these bytes before they failed."""
+    ours = renditions.keys() if renditions is not None else ()
     async with photo_transaction(pool, event.photo_id, event.session_id) as conn:
+        current = await current_renditions(conn, event.photo_id)
         stop = await _write_gate(conn, event)
         if stop is not None:
-            return stop
+            return Written(stop, unnamed(ours, current))
         await conn.execute("DELETE FROM face_embeddings WHERE photo_id = $1", event.photo_id)
         await touch_session(conn, event.session_id)
         await conn.execute(
@@ -278,12 +287,13 @@ async def record_failed(pool: asyncpg.Pool, event: PhotoUploaded, error: str) ->
             VALUES ($1, $2, 'failed', $3, $4)
             ON CONFLICT (photo_id) DO UPDATE
                 SET status = 'failed', error = EXCLUDED.error, faces_count = 0,
-                    faces_rejected = '[]'::jsonb, updated_at = now()
+                    faces_rejected = '[]'::jsonb, updated_at = now(),
+                    thumbnail_key = NULL, preview_key = NULL, width = NULL, height = NULL
                 WHERE photos.session_id = EXCLUDED.session_id
             """,
             event.photo_id, event.session_id, event.object.key, error,
         )  # fmt: skip
-    return WriteResult.WRITTEN
+    return Written(WriteResult.WRITTEN, unnamed(current + ours, ()))
 
 
 # --- erased -------------------------------------------------------------------------------
@@ -345,3 +355,16 @@ async def erase_session(pool: asyncpg.Pool, session_id: str) -> int:
             session_id,
         )
     return len(erased)
+
+
+# --- counted (the attendee page) ----------------------------------------------------------
+
+
+async def indexed_photo_count(conn: Connection, session_id: str) -> int:
+    """How many of a session's photos are indexed (searchable); 0 for an unknown session.
+    Read on every load of the session's page: it visits only the session's rows (found by
+    photos_session_id_idx), a few milliseconds for an event's thousands of photos."""
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM photos WHERE session_id = $1 AND status = 'indexed'", session_id
+    )
+    return count

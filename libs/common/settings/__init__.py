@@ -1,8 +1,8 @@
 """FacePass settings: every knob is an environment variable (or a line of `.env`).
 
 Names follow the client's v2 `.env` contract (APP_NAME, POSTGRES_*, REDIS_*, S3_*, API_KEYS, ...)
-plus KAFKA_*, FACE_*, EMBEDDER_*, SEARCH_* and FACEPASS_* for what the stack needs. Each group is
-its own `BaseSettings` with an `env_prefix`, so a reader finds `POSTGRES_HOST` under
+plus KAFKA_*, FACE_*, EMBEDDER_*, RENDITION_*, SEARCH_* and FACEPASS_* for what the stack needs.
+Each group is its own `BaseSettings` with an `env_prefix`, so a reader finds `POSTGRES_HOST` under
 `settings.postgres.host`. Build settings with `load_settings()` at start-up (never at import
 time): it turns pydantic's errors into one message that names the offending variables and never
 echoes a secret's value.
@@ -25,6 +25,7 @@ from libs.common.settings.groups import (
     SearchSettings,
     StackSettings,
 )
+from libs.common.settings.renditions import RenditionSettings
 
 __all__ = [
     "AppSettings",
@@ -36,6 +37,7 @@ __all__ = [
     "KafkaSettings",
     "PostgresSettings",
     "RedisSettings",
+    "RenditionSettings",
     "S3Settings",
     "SearchSettings",
     "Settings",
@@ -59,6 +61,7 @@ class Settings(BaseModel):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     face: FaceSettings = Field(default_factory=FaceSettings)
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    renditions: RenditionSettings = Field(default_factory=RenditionSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     stack: StackSettings = Field(default_factory=StackSettings)
 

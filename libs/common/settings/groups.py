@@ -51,7 +51,8 @@ class AppSettings(_Group):
 
 
 class HttpSettings(_Group):
-    """Where the HTTP services listen (FACEPASS_HOST / FACEPASS_PORT)."""
+    """Where the HTTP services listen (FACEPASS_HOST / FACEPASS_PORT) and the base URL the
+    public sees them at (FACEPASS_PUBLIC_URL)."""
 
     model_config = SettingsConfigDict(env_prefix="FACEPASS_")
 
@@ -65,6 +66,25 @@ class HttpSettings(_Group):
         description="Share of successful requests that get an access-log line (answers of "
         "400 and above always do); 0 turns the access log off.",
     )
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL attendees open the event page at, put in the printed event QR "
+        "codes (e.g. https://photos.example.org behind a TLS proxy, whose scheme and host the "
+        "app cannot see); unset = each QR request's own scheme://host.",
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_a_base(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname or {"?", "#"} & set(value):
+            raise ValueError(
+                "must be an http(s) URL without query or fragment, such as "
+                "https://photos.example.org"
+            )
+        return value.rstrip("/")
 
 
 class PostgresSettings(_Group):
@@ -197,6 +217,11 @@ class SearchSettings(_Group):
     )
     cache_ttl_s: int = Field(default=300, ge=0, description="0 turns the result cache off.")
     url_expires_s: int = Field(default=3600, ge=60, description="Presigned photo URL lifetime.")
+    originals: bool = Field(
+        default=True,
+        description="Search results carry a link to the original photo; false: only the "
+        "thumbnail and (watermarked, if set) preview, and the page downloads the preview.",
+    )
     rate_limit_per_minute: int = Field(
         default=60, ge=0, description="Searches per client IP per minute; 0 = no limit."
     )
@@ -250,6 +275,12 @@ class SearchSettings(_Group):
     )
     expansion_faces: int = Field(
         default=5, ge=1, le=100, description="Most faces (best first) lent to the refined query."
+    )
+    selfies_fusion: Literal["mean", "max"] = Field(
+        default="mean",
+        description="How a search with several selfies combines them: mean (one query with "
+        "their normalised mean embedding) or max (one query per selfie, each photo at its best "
+        "similarity). Measured on LFW-Events in docs/faces.md.",
     )
 
     @field_validator("trusted_proxies")

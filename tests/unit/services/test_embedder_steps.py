@@ -121,10 +121,13 @@ async def test_store_maps_a_database_outage_to_transient(db: FakePhotoDb) -> Non
 
 async def test_store_reports_what_the_database_did(db: FakePhotoDb) -> None:
     faces = FakeEngine().analyze(np.ones((8, 8, 3), np.uint8))
-    assert await steps.store_indexed(POOL, uploaded("p1"), faces, "m") is WriteResult.WRITTEN
+    stored = await steps.store_indexed(POOL, uploaded("p1"), faces, "m")
+    assert stored.result is WriteResult.WRITTEN
     assert db.rows["p1"].status == "indexed" and db.rows["p1"].model_id == "m"
     db.gate = WriteResult.ERASED
-    assert await steps.store_indexed(POOL, uploaded("p2"), faces, "m") is WriteResult.ERASED
+    assert (
+        await steps.store_indexed(POOL, uploaded("p2"), faces, "m")
+    ).result is WriteResult.ERASED
     assert "p2" not in db.rows
 
 

@@ -12,6 +12,7 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from libs.common.db.photos import WriteResult
 from libs.common.events import PhotoFailed, PhotoIndexed
+from libs.common.imaging import decode_reduced
 from libs.common.log import REQUEST_ID_HEADER
 from libs.common.settings import EmbedderSettings, Settings
 from services.embedder.records import RawRecord
@@ -197,3 +198,60 @@ async def test_the_inference_workers_run_at_the_same_time(
     assert len(outcome.indexed) == 4
     assert len(engine.threads) == 2 and all("inference" in t for t in engine.threads)
     runtime.close_pools()
+
+
+def _renditions(store: FakeObjectStore, photo_id: str) -> list[str]:
+    return [k for _, k in store.objects if f"/photos/{photo_id}/renditions/" in k]
+
+
+async def test_an_indexed_photo_names_its_thumbnail_and_preview_which_are_in_s3(
+    db: FakePhotoDb, store: FakeObjectStore
+) -> None:
+    records = [stored_record(store, "p1", plain_jpeg(2000, 1500), 0)]
+    outcome = await EmbedderWorker(fake_runtime(store=store)).process_batch(records)
+    row = db.rows["p1"]
+    assert row.thumbnail_key and row.preview_key
+    assert sorted(_renditions(store, "p1")) == sorted([row.thumbnail_key, row.preview_key])
+    assert row.thumbnail_key.startswith("sessions/s1/photos/p1/renditions/")
+    assert row.thumbnail_key.endswith("-thumbnail.jpg") and row.preview_key.endswith("-preview.jpg")
+    preview = store.objects[(store.bucket, row.preview_key)]
+    assert preview[:3] == b"\xff\xd8\xff" and len(preview) < len(plain_jpeg(2000, 1500)) * 4
+    assert outcome.indexed[0][0].timings.render_ms > 0
+
+
+async def test_new_bytes_replace_the_renditions_and_the_old_ones_go(
+    db: FakePhotoDb, store: FakeObjectStore
+) -> None:
+    worker = EmbedderWorker(fake_runtime(store=store))
+    await worker.process_batch([stored_record(store, "p1", plain_jpeg(800, 600), 0)])
+    first = db.rows["p1"]
+    await worker.process_batch([stored_record(store, "p1", plain_jpeg(640, 480), 1)])
+    second = db.rows["p1"]
+    assert second.thumbnail_key != first.thumbnail_key
+    assert sorted(_renditions(store, "p1")) == sorted([second.thumbnail_key, second.preview_key])
+
+
+@pytest.mark.parametrize("gate", [WriteResult.ERASED, WriteResult.SUPERSEDED])
+async def test_a_skipped_write_deletes_the_renditions_it_made(
+    db: FakePhotoDb, store: FakeObjectStore, gate: WriteResult
+) -> None:
+    """Erased (or superseded) while the batch ran: the copies put in S3 for it go again, so
+    an erasure that raced the embedder leaves no thumbnail behind."""
+    db.gate = gate
+    records = [stored_record(store, "p1", plain_jpeg(800, 600), 0)]
+    outcome = await EmbedderWorker(fake_runtime(store=store)).process_batch(records)
+    assert outcome.skipped == 1 and _renditions(store, "p1") == []
+
+
+async def test_a_photo_the_engine_fails_on_keeps_no_renditions(
+    db: FakePhotoDb, store: FakeObjectStore, engine: FakeEngine
+) -> None:
+    data = plain_jpeg(800, 600)
+    worker = EmbedderWorker(fake_runtime(store=store, engine=engine))
+    await worker.process_batch([stored_record(store, "p1", plain_jpeg(640, 480), 0)])
+    assert len(_renditions(store, "p1")) == 2
+    face = Settings().face
+    engine.fail_on = {int(decode_reduced(data, **face.decode_limits).pixels.sum())}
+    outcome = await worker.process_batch([stored_record(store, "p1", data, 1)])
+    assert [f.error_kind for f, _ in outcome.failed] == ["processing_error"]
+    assert db.rows["p1"].status == "failed" and _renditions(store, "p1") == []

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from libs.common.db.faces import Lending, PhotoMatch
+from libs.common.db.faces import Lending, PhotoMatch, PhotoObjects
 from libs.common.settings import SearchSettings, Settings
 from services.search_api import session_query
 from services.search_api.expansion import lending_for, merged, refined_query
@@ -49,11 +49,14 @@ def test_the_refined_query_is_the_normalised_mean_of_selfie_and_lenders() -> Non
 
 
 def test_the_union_keeps_each_photo_once_with_its_better_pass() -> None:
-    first = [PhotoMatch("a", 0.8, [1, 1, 1, 1], "ka"), PhotoMatch("b", 0.5, [2, 2, 2, 2], "kb")]
+    first = [
+        PhotoMatch("a", 0.8, [1, 1, 1, 1], PhotoObjects("ka")),
+        PhotoMatch("b", 0.5, [2, 2, 2, 2], PhotoObjects("kb")),
+    ]
     second = [
-        PhotoMatch("b", 0.7, [3, 3, 3, 3], "kb"),
-        PhotoMatch("a", 0.6, [4, 4, 4, 4], "ka"),
-        PhotoMatch("c", 0.5, [5, 5, 5, 5], "kc"),
+        PhotoMatch("b", 0.7, [3, 3, 3, 3], PhotoObjects("kb")),
+        PhotoMatch("a", 0.6, [4, 4, 4, 4], PhotoObjects("ka")),
+        PhotoMatch("c", 0.5, [5, 5, 5, 5], PhotoObjects("kc")),
     ]
     union = merged(first, second, limit=10)
     assert [(m.photo_id, m.similarity, m.bbox[0]) for m in union] == [
@@ -117,7 +120,7 @@ def search() -> Search:
 
     async def run(**search_settings: Any) -> Any:
         settings = Settings(search=SearchSettings(**search_settings))
-        request = SearchRequest("s1", plain_jpeg(), threshold=0.4, limit=10)
+        request = SearchRequest("s1", (plain_jpeg(),), threshold=0.4, limit=10)
         return await run_search(fake_runtime(settings=settings), None, request)
 
     return run

@@ -73,14 +73,15 @@ async def test_the_cache_keeps_the_answer_and_never_the_selfie() -> None:
     cache = SearchCache(redis, ttl_s=60, secret=None)  # type: ignore[arg-type]
     parts = CacheKeyParts("s1", datetime.now(UTC), 0.4, 10, "pack@1", False, None)
     selfie = b"\xff\xd8 selfie bytes"
-    key = await cache.key(selfie, parts)
-    answer = SearchResponse("s1", [SearchResult("p1", 0.9, MatchedFace([1, 2, 3, 4]), "u")],
+    key = await cache.key([selfie], parts)
+    result = SearchResult("p1", 0.9, MatchedFace([1, 2, 3, 4]), "t", "p", "o", 40, 30, "o")
+    answer = SearchResponse("s1", [result],
                             QueryFace([0, 0, 9, 9], 0.99, 1), 0.4, 12.0,
                             QueryExpansion(used=True, faces=2))  # fmt: skip
     await cache.put(key, answer)
     assert await cache.get(key) == answer
     assert all(selfie not in v for v in redis.data.values())
-    other = await cache.key(selfie, replace(parts, threshold=0.5))
+    other = await cache.key([selfie], replace(parts, threshold=0.5))
     assert other != key and await cache.get(other) is None
     redis.data[key] = b"{not the answer}"
     assert await cache.get(key) is None  # an unreadable entry is a miss, not an error
@@ -93,12 +94,22 @@ async def test_the_cache_key_follows_the_switches_that_change_the_answer() -> No
         parts,
         replace(parts, selfie_flip=True),
         replace(parts, lending=Lending(0.6, 5)),
+        replace(parts, originals=False),
+        replace(parts, fusion="max"),
         replace(parts, lending=Lending(0.7, 5)),
         replace(parts, lending=Lending(0.6, 3)),
     ]
-    keys = [await cache.key(b"selfie", v) for v in variants]
+    keys = [await cache.key([b"selfie"], v) for v in variants]
     assert len(set(keys)) == len(keys)
-    assert await cache.key(b"selfie", replace(parts)) == keys[0]
+    assert await cache.key([b"selfie"], replace(parts)) == keys[0]
+
+
+async def test_several_selfies_key_one_entry_whatever_their_order() -> None:
+    cache = SearchCache(DictRedis(), ttl_s=60, secret=b"k" * 32)  # type: ignore[arg-type]
+    parts = CacheKeyParts("s1", datetime.now(UTC), 0.4, 10, "pack@1", False, None)
+    both = await cache.key([b"front", b"side"], parts)
+    assert both == await cache.key([b"side", b"front"], parts)
+    assert both not in {await cache.key([b"front"], parts), await cache.key([b"side"], parts)}
 
 
 def test_the_page_may_load_photos_only_from_the_s3_origin() -> None:

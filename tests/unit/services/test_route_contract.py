@@ -72,7 +72,21 @@ def test_search_accepts_exactly_what_its_form_documents(
     component = _document(client)["components"]["schemas"]["SearchForm"]
     parse = {"limit": int, "threshold": float}
     typed = {k: parse.get(k, str)(v) for k, v in form.items()}
-    documented = Draft202012Validator(component).is_valid({**typed, "file": "bytes"})
+    documented = Draft202012Validator(component).is_valid({**typed, "file": ["bytes"]})
     files = {"file": ("s.jpg", plain_jpeg(), "image/jpeg")}
     answer = client.post("/api/v2/search", data=form, files=files)
     assert answer.status_code == (200 if documented else 422), answer.text
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4])
+def test_search_takes_one_to_three_selfies_as_documented(
+    client: TestClient[Litestar], count: int
+) -> None:
+    component = _document(client)["components"]["schemas"]["SearchForm"]
+    documented = Draft202012Validator(component).is_valid(
+        {"session_id": "s1", "file": ["bytes"] * count}
+    )
+    files = [("file", (f"s{i}.jpg", plain_jpeg(), "image/jpeg")) for i in range(count)]
+    answer = client.post("/api/v2/search", data={"session_id": "s1"}, files=files)
+    assert answer.status_code == (200 if documented else 422), answer.text
+    assert documented is (count <= 3)
