@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
+import asyncpg
 import typer
 
 from facepass.cli.common import settings_or_exit
 from facepass.renditions_backfill import backfill
 from libs.common.events import is_valid_id
+from libs.common.storage import StorageUnavailableError
 
 renditions_app = typer.Typer(
     help="Thumbnails and previews of indexed photos.", no_args_is_help=True
@@ -38,7 +40,12 @@ def backfill_(
         done += count
         typer.echo(f"  {done} photos done")
 
-    summary = asyncio.run(backfill(settings, session_id=session, progress=progress))
+    try:
+        summary = asyncio.run(backfill(settings, session_id=session, progress=progress))
+    except (OSError, StorageUnavailableError, asyncpg.PostgresError) as exc:
+        # What is done stays done: a rerun goes on from there.
+        typer.echo(f"facepass renditions: stopped, {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
     typer.echo(summary.line())
 
 

@@ -116,17 +116,19 @@ def test_a_selfie_finds_the_attendees_photo(
     assert uploaded == {"type": "image/jpeg", "width": round(852 * 1280 / 1772), "height": 1280}
     expect(page.get_by_role("heading", name="Your photos (1)")).to_be_visible()
 
-    # The thumbnail is the photo itself, from its presigned S3 URL (allowed by the page's CSP).
+    # The thumbnail is the photo's 400 px copy, from its presigned S3 URL (allowed by the
+    # page's CSP); the original is only downloaded.
     _show_gallery_images(page)
     natural = page.locator("#gallery img").first.evaluate("i => [i.naturalWidth, i.naturalHeight]")
-    assert natural == list(Image.open(T1).size)
+    assert natural == [400, round(400 * 886 / 1280)]
     # The square thumbnail is centred on the matched face (left of t1), not on the photo.
     position = page.locator("#gallery img").first.evaluate("i => i.style.objectPosition")
     x, y = (float(v.rstrip("%")) for v in position.split())
     assert x < 25 and 0 < y < 100, position
     link = page.get_by_role("link", name=re.compile(r"Photo 1 of 1, best match"))
-    assert link.get_attribute("target") == "_blank"
+    assert link.get_attribute("target") == "_blank"  # a new tab on Ctrl/middle click
     assert "X-Amz-Signature" in (link.get_attribute("href") or "")
+    assert "-preview." in (link.get_attribute("href") or "")
 
     # Download saves the photo's bytes under its id.
     with page.expect_download() as download_info:

@@ -1,9 +1,11 @@
 /*
  * FacePass attendee page: a selfie in, the session's photos of that person out.
  *
- * Steps: read the chosen selfie, downscale it in a canvas (long side <= MAX_SIDE, JPEG), send it
- * with the session code to POST /api/v2/search, then show the photos best match first, or a
- * clear message for each kind of problem the API answers (application/problem+json `type`).
+ * Steps: read the chosen selfies (1 to MAX_SELFIES of one person), downscale each in a canvas
+ * (long side <= MAX_SIDE, JPEG), send them with the session code to POST /api/v2/search, then
+ * show the photos best match first as small thumbnails (tap: the screen-size preview; Download:
+ * the original, or the preview when the event withholds originals), or a clear message for each
+ * kind of problem the API answers (application/problem+json `type`).
  * Vanilla JavaScript, no build step, no third-party code: the page must work offline on a LAN.
  */
 (function () {
@@ -14,19 +16,28 @@
   /** JPEG quality of the downscaled selfie. */
   var JPEG_QUALITY = 0.9;
   var SEARCH_URL = '/api/v2/search';
+  /** Most selfies one search takes (the API's limit). */
+  var MAX_SELFIES = 3;
 
   var form = document.getElementById('search-form');
   var sessionInput = document.getElementById('session');
   var selfieInput = document.getElementById('selfie');
-  var preview = document.getElementById('selfie-preview');
+  var selfieList = document.getElementById('selfie-list');
+  var selfieCount = document.getElementById('selfie-count');
+  var viewer = document.getElementById('viewer');
+  var viewerImage = document.getElementById('viewer-image');
+  var viewerDownload = document.getElementById('viewer-download');
+  var viewerClose = document.getElementById('viewer-close');
   var submit = document.getElementById('submit');
   var statusBox = document.getElementById('status');
   var results = document.getElementById('results');
   var heading = document.getElementById('results-heading');
   var gallery = document.getElementById('gallery');
 
-  /** Object URL of the selfie preview, revoked when another selfie is chosen. */
-  var previewUrl = null;
+  /** The chosen selfies: {file, url} (url: an object URL of its preview, revoked on removal). */
+  var selfies = [];
+  /** The result shown in the viewer. */
+  var viewed = null;
   /** Timer that re-enables the search button after a Retry-After wait. */
   var retryTimer = null;
 
@@ -85,8 +96,9 @@
     var slug = type.replace(/^.*\/problems\//, '');
     var status = response.status;
     if (slug === 'no-face') {
-      return 'We could not find a face in your selfie. Try a clear, front-facing photo ' +
-        'of your face in good light.';
+      var which = problem && problem.selfie ? ' number ' + problem.selfie : '';
+      return 'We could not find a face in your selfie' + which + '. Try a clear, ' +
+        'front-facing photo of your face in good light' + (which ? ', or remove that one.' : '.');
     }
     if (status === 429 || slug === 'rate-limited') {
       var wait = retryAfterSeconds(response);
@@ -154,18 +166,46 @@
     });
   }
 
-  function showPreview() {
-    if (previewUrl) URL.revokeObjectURL(previewUrl);
-    previewUrl = null;
-    var file = selfieInput.files && selfieInput.files[0];
-    if (!file) {
-      preview.hidden = true;
-      preview.removeAttribute('src');
-      return;
-    }
-    previewUrl = URL.createObjectURL(file);
-    preview.src = previewUrl;
-    preview.hidden = false;
+  /** Show the chosen selfies, each with a Remove button; the picker takes more until full. */
+  function showSelfies() {
+    selfieList.textContent = '';
+    selfies.forEach(function (selfie, index) {
+      var item = document.createElement('li');
+      var img = document.createElement('img');
+      img.className = 'preview';
+      img.src = selfie.url;
+      img.alt = 'Selfie ' + (index + 1) + ' you chose';
+      var remove = document.createElement('button');
+      remove.type = 'button';
+      remove.className = 'secondary';
+      remove.textContent = 'Remove';
+      remove.setAttribute('aria-label', 'Remove selfie ' + (index + 1));
+      remove.addEventListener('click', function () {
+        URL.revokeObjectURL(selfie.url);
+        selfies.splice(index, 1);
+        showSelfies();
+      });
+      item.appendChild(img);
+      item.appendChild(remove);
+      selfieList.appendChild(item);
+    });
+    selfieList.hidden = selfies.length === 0;
+    // The picker is required only while no selfie is chosen, and off once there are enough.
+    selfieInput.required = selfies.length === 0;
+    selfieInput.disabled = selfies.length >= MAX_SELFIES;
+    selfieCount.textContent = selfies.length === 0 ? '' : selfies.length + ' of ' +
+      MAX_SELFIES + ' selfies chosen' + (selfies.length < MAX_SELFIES ?
+        ': add another (a different angle or light) to find more photos.' : '.');
+  }
+
+  function addSelfies() {
+    Array.prototype.slice.call(selfieInput.files || []).forEach(function (file) {
+      if (selfies.length < MAX_SELFIES) {
+        selfies.push({ file: file, url: URL.createObjectURL(file) });
+      }
+    });
+    selfieInput.value = '';  // the same picker takes the next one
+    showSelfies();
   }
 
   // ---- results ---------------------------------------------------------------------------
@@ -181,30 +221,37 @@
     return photoId.replace(/[^A-Za-z0-9._-]/g, '_') + (extension[type] || '.jpg');
   }
 
+  /** The picture for the grid, the one for the full-screen view, and the one to save. */
+  function thumbnailOf(result) { return result.thumbnail_url || result.preview_url || result.url; }
+  function previewOf(result) { return result.preview_url || result.url || result.thumbnail_url; }
+  function downloadOf(result) { return result.original_url || result.preview_url || result.url; }
+
   /**
-   * Save a photo. Its presigned URL is on another origin, where a link's `download`
-   * attribute is ignored, so fetch it and save the bytes; if the storage does not allow
-   * that (CORS), open the photo instead and let the person save it from there.
+   * Save a photo (the original, or the preview when the event withholds originals). Its
+   * presigned URL is on another origin, where a link's `download` attribute is ignored, so
+   * fetch it and save the bytes; if the storage does not allow that (CORS), open the photo
+   * instead and let the person save it from there.
    */
   function download(result, button) {
+    var url = downloadOf(result);
     button.disabled = true;
-    fetch(result.url, { credentials: 'omit', referrerPolicy: 'no-referrer' })
+    fetch(url, { credentials: 'omit', referrerPolicy: 'no-referrer' })
       .then(function (response) {
         if (!response.ok) throw new Error('HTTP ' + response.status);
         return response.blob();
       })
       .then(function (blob) {
-        var url = URL.createObjectURL(blob);
+        var objectUrl = URL.createObjectURL(blob);
         var link = document.createElement('a');
-        link.href = url;
+        link.href = objectUrl;
         link.download = fileName(result.photo_id, blob.type);
         document.body.appendChild(link);
         link.click();
         link.remove();
-        setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
+        setTimeout(function () { URL.revokeObjectURL(objectUrl); }, 60000);
       })
       .catch(function () {
-        window.open(result.url, '_blank', 'noopener,noreferrer');
+        window.open(url, '_blank', 'noopener,noreferrer');
       })
       .finally(function () {
         button.disabled = false;
@@ -212,19 +259,54 @@
   }
 
   /**
-   * Square thumbnails crop the photo: keep the matched face (its bbox, in the photo's pixels)
-   * in view rather than the photo's centre.
+   * Square thumbnails crop the photo (object-fit: cover): put the matched face (its bbox, in
+   * the photo's upright pixels, `width` x `height`) at the centre of the square, as far as
+   * the photo reaches. With the photo scaled to cover the square, the overflow along its long
+   * side is shifted so that the face's centre lands mid-square, then clamped to the edges.
    */
-  function centerOnFace(img, face) {
-    if (!face || !face.bbox || !img.naturalWidth || !img.naturalHeight) return;
-    var box = face.bbox;
-    var x = ((box[0] + box[2]) / 2 / img.naturalWidth) * 100;
-    var y = ((box[1] + box[3]) / 2 / img.naturalHeight) * 100;
-    var clamp = function (v) { return Math.min(100, Math.max(0, v)).toFixed(1) + '%'; };
+  function centerOnFace(img, result) {
+    var box = result.face && result.face.bbox;
+    var width = result.width || img.naturalWidth;
+    var height = result.height || img.naturalHeight;
+    if (!box || !width || !height) return;
+    var fx = (box[0] + box[2]) / 2 / width;
+    var fy = (box[1] + box[3]) / 2 / height;
+    var aspect = width / height;
+    var clamp = function (v) { return (Math.min(1, Math.max(0, v)) * 100).toFixed(1) + '%'; };
+    var x = aspect > 1 ? (fx * aspect - 0.5) / (aspect - 1) : 0.5;
+    var y = aspect < 1 ? (fy / aspect - 0.5) / (1 / aspect - 1) : 0.5;
     img.style.objectPosition = clamp(x) + ' ' + clamp(y);
   }
 
-  /** One gallery item: the thumbnail (a link to the full photo) and its actions. */
+  /** The full-screen view of one result: its preview, Download, Close (or Escape). */
+  function openViewer(result) {
+    viewed = result;
+    viewerImage.src = previewOf(result);
+    viewerImage.alt = 'Photo ' + result.photo_id;
+    if (typeof viewer.showModal === 'function') {
+      viewer.showModal();
+    } else {
+      window.open(previewOf(result), '_blank', 'noopener,noreferrer');
+    }
+  }
+
+  function closeViewer() {
+    if (viewer.open) viewer.close();
+  }
+
+  viewer.addEventListener('close', function () {
+    viewerImage.removeAttribute('src');
+    viewed = null;
+  });
+  viewerClose.addEventListener('click', closeViewer);
+  viewerDownload.addEventListener('click', function () {
+    if (viewed) download(viewed, viewerDownload);
+  });
+  viewer.addEventListener('click', function (event) {
+    if (event.target === viewer) closeViewer();  // the backdrop
+  });
+
+  /** One gallery item: the thumbnail (opens the preview) and its actions. */
   function photoItem(result, index, count) {
     var item = document.createElement('li');
     item.className = 'photo';
@@ -232,18 +314,27 @@
     item.dataset.similarity = String(result.similarity);
 
     var link = document.createElement('a');
-    link.href = result.url;
+    link.href = previewOf(result);
     link.target = '_blank';
     link.rel = 'noopener noreferrer';
     link.className = 'thumb';
+    link.addEventListener('click', function (event) {
+      if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+      event.preventDefault();
+      openViewer(result);
+    });
     var img = document.createElement('img');
-    img.src = result.url;
+    img.src = thumbnailOf(result);
     img.alt = 'Photo ' + (index + 1) + ' of ' + count + (index === 0 ? ', best match' : '') +
-      ' (opens full size in a new tab)';
+      ' (opens it large)';
     img.loading = 'lazy';
     img.decoding = 'async';
     img.referrerPolicy = 'no-referrer';
-    img.addEventListener('load', function () { centerOnFace(img, result.face); });
+    if (result.width && result.height) {
+      centerOnFace(img, result);
+    } else {
+      img.addEventListener('load', function () { centerOnFace(img, result); });
+    }
     link.appendChild(img);
     item.appendChild(link);
 
@@ -291,16 +382,17 @@
     event.preventDefault();
     if (!form.reportValidity()) return;
     var session = sessionInput.value.trim();
-    var file = selfieInput.files[0];
     clearResults();
     setBusy(true);
-    setStatus('busy', 'Preparing your selfie…');
-    downscale(file)
-      .then(function (selfie) {
+    setStatus('busy', selfies.length > 1 ? 'Preparing your selfies…' : 'Preparing your selfie…');
+    Promise.all(selfies.map(function (selfie) { return downscale(selfie.file); }))
+      .then(function (prepared) {
         setStatus('busy', 'Searching for your photos…');
         var body = new FormData();
         body.append('session_id', session);
-        body.append('file', selfie, 'selfie.jpg');
+        prepared.forEach(function (blob, index) {
+          body.append('file', blob, 'selfie-' + (index + 1) + '.jpg');
+        });
         return fetch(SEARCH_URL, {
           method: 'POST',
           body: body,
@@ -325,6 +417,6 @@
       });
   }
 
-  selfieInput.addEventListener('change', showPreview);
+  selfieInput.addEventListener('change', addSelfies);
   form.addEventListener('submit', search);
 })();
