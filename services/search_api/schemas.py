@@ -68,20 +68,45 @@ class SearchResult(msgspec.Struct, frozen=True):
 
     photo_id: str
     similarity: float
-    #: The matched face's box in the photo's own (upright) pixels: x1, y1, x2, y2.
-    face: MatchedFace
-    #: A small copy (RENDITION_THUMBNAIL_SIDE, 400 px long side) for a result grid.
-    thumbnail_url: str | None
-    #: A screen-size copy (RENDITION_PREVIEW_SIDE, 1600 px), watermarked when one is set.
-    preview_url: str | None
-    #: The photo as uploaded; null when SEARCH_ORIGINALS=false.
-    original_url: str | None
-    #: The photo's upright size in pixels (scales `face.bbox` onto the thumbnail or preview).
-    width: int | None
-    height: int | None
-    #: What v2.0 clients download: `original_url`, or `preview_url` when originals are
-    #: withheld.
-    url: str | None
+    face: Annotated[
+        MatchedFace,
+        msgspec.Meta(
+            description="The matched face; its bbox (x1, y1, x2, y2) is in the "
+            "photo's own upright pixels (`width` x `height`)."
+        ),
+    ]
+    thumbnail_url: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Presigned link to a small copy for a result grid "
+            "(RENDITION_THUMBNAIL_SIDE, 400 px long side); null until the photo has "
+            "renditions."
+        ),
+    ]
+    preview_url: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Presigned link to a screen-size copy (RENDITION_PREVIEW_SIDE, "
+            "1600 px), watermarked when one is set; null until the photo has "
+            "renditions."
+        ),
+    ]
+    original_url: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Presigned link to the photo as uploaded; null when the "
+            "event withholds originals (SEARCH_ORIGINALS=false)."
+        ),
+    ]
+    width: Annotated[int | None, msgspec.Meta(description="The photo's upright width in pixels.")]
+    height: Annotated[int | None, msgspec.Meta(description="The photo's upright height in pixels.")]
+    url: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="What v2.0 clients download: `original_url`, or "
+            "`preview_url` when originals are withheld."
+        ),
+    ]
 
 
 class QueryFace(msgspec.Struct, frozen=True):

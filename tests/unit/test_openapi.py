@@ -59,3 +59,13 @@ def test_errors_are_documented_as_problem_details(document: dict[str, Any]) -> N
         assert list(index[code]["content"]) == ["application/problem+json"], code
     problem = document["components"]["schemas"]["Problem"]
     assert set(problem["required"]) == {"type", "title", "status", "detail"}
+
+
+def test_search_results_document_their_links_and_the_selfies(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    result = schemas["SearchResult"]["properties"]
+    for field in ("thumbnail_url", "preview_url", "original_url", "width", "height", "url"):
+        assert result[field].get("description"), field
+    assert "SEARCH_ORIGINALS" in result["original_url"]["description"]
+    selfies = schemas["SearchForm"]["properties"]["file"]
+    assert (selfies["type"], selfies["minItems"], selfies["maxItems"]) == ("array", 1, 3)
