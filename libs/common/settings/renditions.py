@@ -21,8 +21,8 @@ class RenditionSettings(_Group):
 
     format: RenditionFormat = Field(
         default="jpeg",
-        description="Encoding of thumbnails and previews: jpeg (fastest to encode) or webp "
-        "(~25% smaller at the same look, ~3x the encoding time).",
+        description="Encoding of thumbnails and previews: jpeg (~4% of a 12 MP photo's "
+        "indexing CPU) or webp (previews ~40% smaller, +30-60% CPU per photo).",
     )
     thumbnail_side: int = Field(
         default=400, ge=64, le=2048, description="Long side of a thumbnail (the result grid)."
