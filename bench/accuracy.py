@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from bench import data
-from bench.client import IndexRun, index_photos, search, unique
+from bench.client import IndexRun, Selfie, index_photos, search, unique
 from bench.harness import ALL_SERVER_ENV, SWEEP_FLOOR, Bench, Server, sweep_top
 from bench.protocols import lfw_events
 
@@ -57,21 +57,27 @@ class SearchStats:
 def similarities(
     server: Server,
     session_id: str,
-    selfies: list[bytes],
+    selfies: Sequence[Selfie],
     photo_ids: list[str],
     stats: SearchStats | None = None,
+    threshold: float | None = SWEEP_FLOOR,
 ) -> tuple[np.ndarray[Any, np.dtype[np.float32]], list[int], float]:
-    """Rows: selfies, columns: photos; -1 where not returned. Also the selfies with no face
-    (422 no-face) and the server's default threshold. `stats`, when given, collects the sweep
-    searches' times."""
+    """Rows: selfies (each one selfie, or several of one person searched as one), columns:
+    photos; -1 where not returned. Also the rows with no face (422 no-face) and the server's
+    default threshold. Each row is searched at `threshold` (the sweep's floor unless said;
+    None: the server's default, asking none). `stats`, when given, collects the searches'
+    times."""
     column = {photo_id: i for i, photo_id in enumerate(photo_ids)}
     similarity = np.full((len(selfies), len(photo_ids)), -1.0, np.float32)
     no_face: list[int] = []
+    asked = {} if threshold is None else {"threshold": threshold}
+    defaults: set[float] = set()
     with server.client() as client:
-        default = float(search(client, session_id, selfies[0]).json().get("threshold", 0.0))
+        if threshold is not None:
+            defaults.add(float(search(client, session_id, selfies[0]).json().get("threshold", 0)))
         for row, selfie in enumerate(selfies):
             start = time.perf_counter()
-            response = search(client, session_id, selfie, threshold=SWEEP_FLOOR, limit=LIMIT)
+            response = search(client, session_id, selfie, **asked, limit=LIMIT)
             if stats is not None:
                 stats.ms.append((time.perf_counter() - start) * 1000)
             if response.status_code == 422 and response.json().get("type", "").endswith("no-face"):
@@ -79,12 +85,16 @@ def similarities(
                 continue
             response.raise_for_status()
             answer = response.json()
+            if threshold is None:
+                defaults.add(float(answer["threshold"]))
             if stats is not None and answer.get("query_expansion", {}).get("used"):
                 stats.expanded += 1
             for result in answer["results"]:
                 if result["photo_id"] in column:
                     similarity[row, column[result["photo_id"]]] = result["similarity"]
-    return similarity, no_face, default
+    if len(defaults) != 1:
+        raise RuntimeError(f"the server's default threshold is not one: {sorted(defaults)}")
+    return similarity, no_face, defaults.pop()
 
 
 def http_scores(
@@ -149,9 +159,11 @@ def http_draw(
     progress: Callable[[str], None],
     label: str = "A1",
     stats: SearchStats | None = None,
+    threshold: float | None = SWEEP_FLOOR,
 ) -> HttpDraw:
-    """Index `protocol`'s collages in a new session (`prefix`-...), search its selfies once
-    each at the sweep's floor and score them (`stats`: see `similarities`)."""
+    """Index `protocol`'s collages in a new session (`prefix`-...), search its selfies (each
+    attendee's first image) once each at `threshold` (the sweep's floor unless said; None:
+    the server's default) and score them (`stats`: see `similarities`)."""
     session_id = unique(prefix)
     assert min(lfw_events.default_thresholds()) >= SWEEP_FLOOR
     photo_ids = [f"{session_id}-c{i:04d}" for i in range(len(protocol.collages))]
@@ -167,7 +179,9 @@ def http_draw(
     identities = sorted(protocol.selfies)
     selfies = [protocol.selfies[name].read_bytes() for name in identities]
     progress(f"{label}: searching {len(selfies)} selfies")
-    similarity, no_face, default = similarities(server, session_id, selfies, photo_ids, stats)
+    similarity, no_face, default = similarities(
+        server, session_id, selfies, photo_ids, stats, threshold
+    )
     scores = http_scores(identities, similarity, no_face, protocol.truth, run)
     return HttpDraw(session_id, photo_ids, selfies, run, cpu, scores, default, pack_of(run))
 

@@ -96,14 +96,19 @@ class Drawn:
 
 
 def drawn_identities(
-    labels: dict[str, list[Path]], params: data.EventsParams, root: Path | None = None
+    labels: dict[str, list[Path]],
+    params: data.EventsParams,
+    root: Path | None = None,
+    selfies: int = 1,
 ) -> Drawn:
-    """The draw `params` makes (`lfw_events.draw`, the protocol's own), by identity and image;
-    image paths are relative to `root` (the dataset directory) when given."""
+    """The draw `params` makes (`lfw_events.draw`, the protocol's own, with `selfies` selfies
+    per attendee), by identity and image; image paths are relative to `root` (the dataset
+    directory) when given."""
     rng = random.Random(params.seed)  # noqa: S311 - a reproducible draw, not a secret
     attendees, images = lfw_events.draw(
-        labels, rng, max_ids=params.max_ids, cap=params.cap, n_distractors=params.n_distractors
-    )
+        labels, rng, max_ids=params.max_ids, cap=params.cap, n_distractors=params.n_distractors,
+        selfies=selfies,
+    )  # fmt: skip
     owner = {path: name for name, paths in labels.items() for path in paths}
     named = [name or owner[path] for path, name in images]
     distractors = [owner[path] for path, name in images if name is None]

@@ -32,7 +32,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 SUITES = (
-    "accuracy", "calibration", "ep", "pipeline", "load", "scale", "peer", "crowd", "vectors",
+    "accuracy", "calibration", "multi-selfie", "ep", "pipeline", "load", "scale", "peer", "crowd",
+    "vectors",
 )  # fmt: skip
 
 Dataset = Annotated[
@@ -111,7 +112,7 @@ def _run(
         sizes = Sizes(
             draws=2, variants=(), pipeline_photos=24, scale_photos=24, load_photos=8,
             load_selfies=600, phone_selfies=10, uncached_s=5, cached_s=3, rate_limit_check=False,
-            ep_draws=2,
+            ep_draws=2, multi_selfie_draws=1,
         )  # fmt: skip
     with open_bench(configured=configured, keep=keep) as bench:
         outcome = run_all(
@@ -203,6 +204,27 @@ def calibration_command(
          save=save, sizes=Sizes(draws=draws, variants=chosen))  # fmt: skip
 
 
+_MULTI_SELFIE = (
+    "LFW-Events with two selfies per attendee (its first two images; appearances from the "
+    "third): one selfie, two fused `mean` and two fused `max` (SEARCH_SELFIES_FUSION) on the "
+    "same collages of seeded draws (seeds 1..N), at the shipped threshold."
+)
+
+
+@app.command("multi-selfie", help=_doc("multi-selfie", _MULTI_SELFIE))
+def multi_selfie_command(
+    dataset: Dataset = LFW,
+    draws: Annotated[int, typer.Option(min=1, help="Draws (seeds 1..N).")] = 10,
+    configured: Configured = False,
+    keep: Keep = False,
+    save: Save = True,
+) -> None:
+    from bench.suites import Sizes
+
+    _run({"multi-selfie"}, dataset=dataset, group=GROUP, configured=configured, keep=keep,
+         save=save, sizes=Sizes(multi_selfie_draws=draws))  # fmt: skip
+
+
 @app.command("ep", help=_doc("ep", "EP-12 (or EP-24): camera-size photos, phone selfies."))
 def ep_command(
     dataset: Dataset = LFW,
@@ -251,8 +273,8 @@ def all_suites(
     quick: Annotated[bool, typer.Option(help="Smaller sizes (a few minutes).")] = False,
     write_report: Annotated[bool, typer.Option("--report/--no-report")] = True,
 ) -> None:
-    """Every suite in order (accuracy, calibration, ep, pipeline, load, scale, peer, crowd,
-    vectors), then docs/benchmarks.md and the plots."""
+    """Every suite in order (accuracy, calibration, multi-selfie, ep, pipeline, load, scale,
+    peer, crowd, vectors), then docs/benchmarks.md and the plots."""
     unknown = set(skip or ()) - set(SUITES)
     if unknown:
         typer.echo(f"unknown suites: {', '.join(sorted(unknown))}", err=True)

@@ -122,13 +122,18 @@ async def index_photos(
     return run
 
 
+#: What one search sends: one selfie, or several of one person (repeated `file` parts).
+Selfie = bytes | tuple[bytes, ...]
+
+
 def search(
-    client: httpx.Client, session_id: str, selfie: bytes, **form: float | int
+    client: httpx.Client, session_id: str, selfie: Selfie, **form: float | int
 ) -> httpx.Response:
+    selfies = (selfie,) if isinstance(selfie, bytes) else selfie
     return client.post(
         "/api/v2/search",
         data={"session_id": session_id, **{k: str(v) for k, v in form.items()}},
-        files={"file": ("selfie.jpg", selfie, "image/jpeg")},
+        files=[("file", ("selfie.jpg", data, "image/jpeg")) for data in selfies],
     )
 
 

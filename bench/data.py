@@ -46,13 +46,16 @@ def group_available(group: Path = GROUP_DIR) -> bool:
 
 
 @lru_cache(maxsize=4)
-def events(dataset: Path, params: EventsParams) -> Protocol:
+def events(dataset: Path, params: EventsParams, selfies: int = 1) -> Protocol:
+    """The LFW-Events draw of `params`; with `selfies` > 1 every attendee's first `selfies`
+    images are its selfies and its appearances start after them (`lfw_events.draw`)."""
     return build_protocol(
         dataset,
         seed=params.seed,
         max_ids=params.max_ids,
         cap=params.cap,
         n_distractors=params.n_distractors,
+        selfies=selfies,
     )
 
 

@@ -2,8 +2,9 @@
 
 Order matters on a 2-core machine: the suites run one after another, never together. A1, its
 calibration over many draws (A1m, right after A1, one session per draw; its search-side
-variants each on a `search-api` server of their own beside it), P1 and P2 share one
-`all` server (started once, SEARCH_MIN_THRESHOLD lowered to the sweep's floor; P1's raw engine
+variants each on a `search-api` server of their own beside it), the multi-selfie comparison
+(its own two-selfie draws, its fusion arms on `search-api` servers likewise), P1 and P2 share
+one `all` server (started once, SEARCH_MIN_THRESHOLD lowered to the sweep's floor; P1's raw engine
 runs while that server is idle). P4 needs the embedder consumer group to itself, so the `all`
 server (which has an embedder) is stopped first. P5 reuses A1's figures of this run for our
 side. A2 (crowd) needs no server. P3 comes last (it loads 1M rows).
@@ -25,6 +26,7 @@ from bench import (
     ep_draws,
     event_photos,
     load,
+    multi_selfie,
     peer,
     pipeline,
     report,
@@ -38,12 +40,13 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Sizes:
-    """How much each suite does. The defaults are the full run's (≲ 55 min on 2 cores;
-    the calibration suite alone takes ~20 min with its variants)."""
+    """How much each suite does. The defaults are the full run's (≲ 65 min on 2 cores;
+    the calibration suite alone takes ~20 min with its variants, multi-selfie ~7 min)."""
 
     events: data.EventsParams = field(default_factory=data.EventsParams)
     draws: int = calibration.DRAWS  # the calibration suite's draws (seeds 1..draws)
     variants: tuple[str, ...] = tuple(calibration.VARIANTS)  # and the variants it compares
+    multi_selfie_draws: int = multi_selfie.DRAWS  # two-selfie draws (seeds 1..N), ~40 s each
     ep: EpParams = field(default_factory=EpParams)
     ep_photos: int | None = None  # None: the whole draw
     ep_draws: int = calibration.DRAWS  # A3m: seeded EP draws (0: none) of `ep_draw_photos` each
@@ -86,8 +89,8 @@ def run_all(
     progress: Progress,
     folder: Path = report.BENCH_DIR,
 ) -> Outcome:
-    """Run the chosen suites (accuracy, calibration, ep, pipeline, load, scale, peer, crowd,
-    vectors) in order."""
+    """Run the chosen suites (accuracy, calibration, multi-selfie, ep, pipeline, load, scale,
+    peer, crowd, vectors) in order."""
     outcome = Outcome()
     have_lfw = data.lfw_available(dataset)
 
@@ -99,7 +102,7 @@ def run_all(
 
     if "peer" in suites and "accuracy" not in suites:
         suites = {*suites, "accuracy"}  # P5 compares with A1 of the same run
-    if suites & {"accuracy", "calibration", "ep", "pipeline", "load"}:
+    if suites & {"accuracy", "calibration", "multi-selfie", "ep", "pipeline", "load"}:
         with bench.serve("all", **ALL_SERVER_ENV) as server:
             if "accuracy" in suites:
                 if have_lfw:
@@ -125,6 +128,15 @@ def run_all(
                     done("calibration", result)
                 else:
                     outcome.skipped["calibration"] = f"no dataset at {dataset}"
+            if "multi-selfie" in suites:
+                if have_lfw:
+                    result = multi_selfie.run(
+                        bench, server, dataset=dataset, params=sizes.events,
+                        draws=sizes.multi_selfie_draws, progress=progress,
+                    )  # fmt: skip
+                    done("multi-selfie", result)
+                else:
+                    outcome.skipped["multi-selfie"] = f"no dataset at {dataset}"
             if "ep" in suites:
                 if have_lfw:
                     result = event_photos.run(

@@ -14,7 +14,7 @@ import io
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,6 +42,9 @@ class Protocol:
     selfies: dict[str, Path]  # identity -> its first image
     collages: list[bytes]
     truth: list[frozenset[str]]  # per collage, the attendees that appear in it
+    # identity -> its selfies: its first `selfies` images (`build_protocol`; the first is
+    # `selfies[identity]`)
+    selfie_sets: dict[str, tuple[Path, ...]] = field(default_factory=dict)
 
 
 def read_labels(dataset_dir: Path) -> dict[str, list[Path]]:
@@ -53,9 +56,12 @@ def read_labels(dataset_dir: Path) -> dict[str, list[Path]]:
     return {name: sorted(paths, key=lambda p: p.name) for name, paths in images.items()}
 
 
-def attendee_pool(labels: dict[str, list[Path]]) -> list[str]:
-    """The identities a draw takes its attendees from (>= 3 images), sorted."""
-    return sorted(name for name, paths in labels.items() if len(paths) >= 3)
+def attendee_pool(labels: dict[str, list[Path]], selfies: int = 1) -> list[str]:
+    """The identities a draw takes its attendees from, sorted: >= 3 images, and at least one
+    more than the `selfies` each attendee is searched with (so every attendee keeps an
+    appearance; with 1 or 2 selfies that is the same pool)."""
+    least = max(3, selfies + 1)
+    return sorted(name for name, paths in labels.items() if len(paths) >= least)
 
 
 def distractor_pool(labels: dict[str, list[Path]]) -> list[str]:
@@ -70,37 +76,59 @@ def draw(
     max_ids: int,
     cap: int,
     n_distractors: int,
+    selfies: int = 1,
 ) -> tuple[list[str], list[tuple[Path, str | None]]]:
     """BENCHMARKS.md's draw, shared by LFW-Events and Event-Photo: attendees (>= 3 images) and
     distractors (1-2 images) in seeded shuffle order; returns the attendees and their
     appearances (images after the first, up to `cap`) with one image of each distractor
-    (identity None), shuffled by the same generator."""
-    attendees = attendee_pool(labels)
+    (identity None), shuffled by the same generator.
+
+    With `selfies` > 1 (the multi-selfie suite's variant, bench/multi_selfie.py) an attendee's
+    first `selfies` images are its selfies and its appearances start after them (still up to
+    `cap` images in all); the pool is `attendee_pool(labels, selfies)`."""
+    if selfies < 1:
+        raise ValueError(f"selfies must be >= 1, not {selfies}")
+    attendees = attendee_pool(labels, selfies)
     rng.shuffle(attendees)
     attendees = attendees[:max_ids]
     distractors = distractor_pool(labels)
     rng.shuffle(distractors)
     images: list[tuple[Path, str | None]] = []
     for name in attendees:
-        images += [(path, name) for path in labels[name][1:cap]]
+        images += [(path, name) for path in labels[name][selfies:cap]]
     images += [(labels[name][0], None) for name in distractors[:n_distractors]]
     rng.shuffle(images)
     return attendees, images
 
 
 def build_protocol(
-    dataset_dir: Path, *, seed: int, max_ids: int, cap: int, n_distractors: int
+    dataset_dir: Path,
+    *,
+    seed: int,
+    max_ids: int,
+    cap: int,
+    n_distractors: int,
+    selfies: int = 1,
 ) -> Protocol:
+    """The draw's collages and truth; every attendee's first `selfies` images are its selfies
+    (`draw`)."""
     labels = read_labels(dataset_dir)
     rng = random.Random(seed)  # noqa: S311 - a reproducible draw, not a secret
-    attendees, tiles = draw(labels, rng, max_ids=max_ids, cap=cap, n_distractors=n_distractors)
+    attendees, tiles = draw(
+        labels, rng, max_ids=max_ids, cap=cap, n_distractors=n_distractors, selfies=selfies
+    )
 
     collages: list[bytes] = []
     truth: list[frozenset[str]] = []
     for group in in_collages(tiles):
         collages.append(_collage([path for path, _ in group]))
         truth.append(frozenset(name for _, name in group if name is not None))
-    return Protocol({name: labels[name][0] for name in attendees}, collages, truth)
+    return Protocol(
+        {name: labels[name][0] for name in attendees},
+        collages,
+        truth,
+        {name: tuple(labels[name][:selfies]) for name in attendees},
+    )
 
 
 def in_collages(tiles: Sequence[_Tile]) -> list[Sequence[_Tile]]:

@@ -8,7 +8,18 @@ from typing import Any
 
 import pytest
 
-from bench import accuracy, calibration, data, ep_draws, event_photos, load, pipeline, report, wrk
+from bench import (
+    accuracy,
+    calibration,
+    data,
+    ep_draws,
+    event_photos,
+    load,
+    multi_selfie,
+    pipeline,
+    report,
+    wrk,
+)
 from bench.harness import ALL_SERVER_ENV, SWEEP_FLOOR, Bench, Server
 from bench.protocols.event_photos import EpParams
 from tests.bench.conftest import LFW, TINY, needs_lfw
@@ -70,6 +81,24 @@ def test_calibration_over_draws(bench: Bench, server: Server, collected: dict[st
     assert neither["search"]["searches"] == 2 * TINY.max_ids
     assert 0 < result["coverage"]["attendees_used"] <= 2 * TINY.max_ids
     collected["calibration"] = result
+
+
+@needs_lfw
+def test_multi_selfie_arms(bench: Bench, server: Server, collected: dict[str, Any]) -> None:
+    result = multi_selfie.run(bench, server, dataset=LFW, params=TINY, draws=1, progress=print)
+    assert result["draws"] == 1 and result["shipped_threshold"] > SWEEP_FLOOR
+    protocol = data.events(LFW, TINY, selfies=2)
+    (draw,) = result["per_draw"]
+    assert draw["photos"] == len(protocol.collages) and draw["failed"] == 0
+    assert set(result["arms"]) == set(multi_selfie.ARMS)
+    for name, arm in result["arms"].items():
+        assert arm["search"]["searches"] == TINY.max_ids, name
+        for truth in multi_selfie.TRUTHS:
+            assert _probability(arm[truth]["mean_precision"])
+            assert _probability(arm[truth]["mean_recall"])
+    assert result["arms"]["2 selfies, max"]["env"] == {"SEARCH_SELFIES_FUSION": "max"}
+    assert set(result["verdict"]["verified"]) == set(multi_selfie.ARMS) - {multi_selfie.BASE}
+    collected["multi-selfie"] = result
 
 
 def test_pipeline_efficiency(bench: Bench, server: Server, collected: dict[str, Any]) -> None:

@@ -75,7 +75,7 @@ def test_report_from_smoke_results(collected: dict[str, Any], tmp_path: Path) ->
     # Each suite that ran has its section (the P4 smoke is slow: it runs only with -m slow).
     sections = {
         "vectors": "## P3", "scale": "## P4", "pipeline": "## P1",
-        "calibration": "## A1 over many draws",
+        "calibration": "## A1 over many draws", "multi-selfie": "## Several selfies",
     }  # fmt: skip
     for suite, heading in sections.items():
         if suite in collected:
