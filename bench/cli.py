@@ -1,8 +1,8 @@
 """`python -m bench ...`: the benchmark suites of ../shared/BENCHMARKS.md and their report.
 
-Every suite but `faces`, `crowd` and `vectors` starts a private embedded stack (fresh state
-directory under .facepass/bench, free ports) unless `--configured` is given, and always its own
-`facepass serve` processes with the settings its protocol needs; results go to
+Every suite but `faces`, `crowd`, `renditions` and `vectors` starts a private embedded stack
+(fresh state directory under .facepass/bench, free ports) unless `--configured` is given, and
+always its own `facepass serve` processes with the settings its protocol needs; results go to
 docs/bench/<suite>.json, `python -m bench report` writes docs/benchmarks.md and the plots.
 `eval`, `eval-crowd` and `faces` measure the face engine on the library (cli_engine.py).
 
@@ -33,7 +33,7 @@ app = typer.Typer(
 )
 SUITES = (
     "accuracy", "calibration", "multi-selfie", "ep", "pipeline", "load", "scale", "peer", "crowd",
-    "vectors",
+    "renditions", "vectors",
 )  # fmt: skip
 
 Dataset = Annotated[
@@ -112,7 +112,7 @@ def _run(
         sizes = Sizes(
             draws=2, variants=(), pipeline_photos=24, scale_photos=24, load_photos=8,
             load_selfies=600, phone_selfies=10, uncached_s=5, cached_s=3, rate_limit_check=False,
-            ep_draws=2, multi_selfie_draws=1,
+            ep_draws=2, multi_selfie_draws=1, rendition_photos=1,
         )  # fmt: skip
     with open_bench(configured=configured, keep=keep) as bench:
         outcome = run_all(
@@ -260,6 +260,23 @@ def crowd_command(dataset: Dataset = LFW, save: Save = True) -> None:
     typer.echo(f"crowd: {report.headline('crowd', result)}")
 
 
+@app.command("renditions", help="Thumbnails and previews: CPU per camera-size photo (library).")
+def renditions_command(
+    photos: Annotated[int, typer.Option(min=1, help="Photos per size (after a warm-up).")] = 6,
+    save: Save = True,
+) -> None:
+    from bench import renditions
+
+    result = renditions.run(photos)
+    if save:
+        typer.echo(f"saved {report.save('renditions', result)}", err=True)
+    for row in result["rows"]:
+        typer.echo(
+            f"{row['size']} {row['format']}: renditions {row['renditions_ms']} ms, "
+            f"{row['share']:.1%} of decode + faces"
+        )
+
+
 @app.command("all")
 def all_suites(
     dataset: Dataset = LFW,
@@ -274,7 +291,7 @@ def all_suites(
     write_report: Annotated[bool, typer.Option("--report/--no-report")] = True,
 ) -> None:
     """Every suite in order (accuracy, calibration, multi-selfie, ep, pipeline, load, scale,
-    peer, crowd, vectors), then docs/benchmarks.md and the plots."""
+    peer, crowd, renditions, vectors), then docs/benchmarks.md and the plots."""
     unknown = set(skip or ()) - set(SUITES)
     if unknown:
         typer.echo(f"unknown suites: {', '.join(sorted(unknown))}", err=True)

@@ -29,6 +29,7 @@ from bench import (
     multi_selfie,
     peer,
     pipeline,
+    renditions,
     report,
     vectors,
 )
@@ -61,6 +62,7 @@ class Sizes:
     cached_s: int = 10
     rate_limit_check: bool = True
     peer_timeout_s: float = 1200
+    rendition_photos: int = 6  # per camera size, after a warm-up
     vector_plan: vectors.Plan = field(
         default_factory=lambda: vectors.Plan(
             sessions=1000, faces_per_session=900, big_session_faces=100_000, queries=100
@@ -90,7 +92,7 @@ def run_all(
     folder: Path = report.BENCH_DIR,
 ) -> Outcome:
     """Run the chosen suites (accuracy, calibration, multi-selfie, ep, pipeline, load, scale,
-    peer, crowd, vectors) in order."""
+    peer, crowd, renditions, vectors) in order."""
     outcome = Outcome()
     have_lfw = data.lfw_available(dataset)
 
@@ -166,6 +168,9 @@ def run_all(
             done("crowd", crowd.run(dataset, progress=progress))
         else:
             outcome.skipped["crowd"] = f"no dataset at {dataset}"
+    if "renditions" in suites:
+        progress("renditions: CPU per camera-size photo")
+        done("renditions", renditions.run(sizes.rendition_photos))
     if "vectors" in suites:
         progress("P3: vectors")
         done("vectors", asyncio.run(vectors.run(bench.settings, sizes.vector_plan, progress)))
