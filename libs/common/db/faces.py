@@ -133,8 +133,10 @@ async def session_version(conn: Connection, session_id: str) -> datetime | None:
 async def photo_objects(conn: Connection, photo_ids: list[str]) -> dict[str, PhotoObjects]:
     """Where the original and renditions of each of these photos are (by primary key)."""
     rows = await conn.fetch(
-        f"SELECT photo_id, {', '.join(_OBJECT_COLUMNS)} FROM photos "  # noqa: S608 - constants
-        "WHERE photo_id = ANY($1::text[])",
+        """
+        SELECT photo_id, object_key, object_bucket, thumbnail_key, preview_key, width, height
+        FROM photos WHERE photo_id = ANY($1::text[])
+        """,
         photo_ids,
     )
     return {row["photo_id"]: _objects(row) for row in rows}
