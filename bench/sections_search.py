@@ -189,10 +189,10 @@ def vectors(results: Results, images: set[str]) -> list[str]:
     if memory:
         lines += [
             f"The huge session's matrix took {memory['load_seconds']} s to load (in the "
-            f"background, after its first search or a change; until then SQL answers) and "
-            f"holds {memory['megabytes']} MB (SEARCH_MATRIX_MEMORY_MB caps the total). It is "
-            "used only while it is as new as the session (its `changed_at`), so it is as "
-            "exact as the SQL.",
+            f"background, after its first search; until then SQL answers) and holds "
+            f"{memory['megabytes']} MB (SEARCH_MATRIX_MEMORY_MB caps the total). Before each "
+            "search it applies the photos changed since its change number (no reload), so it "
+            "is as new as the session and as exact as the SQL.",
             "",
         ]
     small = r["small_sessions"]["p95_ms"]

@@ -148,7 +148,7 @@ def _matrix_query(conn: asyncpg.Connection, matrix: SessionMatrix) -> Query:
 
     async def query(session_id: str, embedding: Matrix) -> list[str]:
         found = matrix.search(embedding, THRESHOLD, LIMIT)
-        keys = await photo_objects(conn, [m.photo_id for m in found])
+        keys = await photo_objects(conn, session_id, [m.photo_id for m in found])
         return [m.photo_id for m in found if m.photo_id in keys]
 
     return query

@@ -94,6 +94,10 @@ SESSION_MATRIX_LOADS = Counter(
     "Background loads of a huge session's faces into memory, by outcome.",
     ["outcome"],  # loaded | small | too_big | gone | error
 )
+SESSION_MATRIX_UPDATES = Counter(
+    "facepass_search_session_matrix_updates_total",
+    "Changes of a huge session's faces applied to its in-memory matrix by a search (no load).",
+)
 SESSION_MATRIX_BYTES = Gauge(
     "facepass_search_session_matrix_bytes",
     "Memory held by in-memory session matrices in this process (SEARCH_MATRIX_MEMORY_MB caps it).",

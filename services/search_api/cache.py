@@ -17,13 +17,12 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from libs.common.db.faces import Lending
+from libs.common.db.faces import Lending, SessionVersion
 from libs.common.log import get_logger
 from libs.common.metrics import CACHE_REQUESTS
 from services.search_api.schemas import SearchResponse
@@ -37,7 +36,7 @@ _PREFIX = "facepass:search-cache:v4:"  # v4: answers link thumbnails, previews, 
 @dataclass(frozen=True)
 class CacheKeyParts:
     session_id: str
-    session_version: datetime | None
+    session_version: SessionVersion | None
     threshold: float
     limit: int
     model_id: str
@@ -72,7 +71,8 @@ class SearchCache:
         mac = hmac.new(secret, digestmod=hashlib.sha256)
         for digest in sorted(hashlib.sha256(selfie).digest() for selfie in selfies):
             mac.update(digest)
-        version = parts.session_version.isoformat() if parts.session_version else "none"
+        stands = parts.session_version
+        version = stands.changed_at.isoformat() if stands else "none"
         lending = parts.lending
         expansion = f"{lending.threshold:.4f}x{lending.faces}" if lending else "off"
         mac.update(

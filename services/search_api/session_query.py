@@ -5,13 +5,12 @@ answer. With SEARCH_QUERY_EXPANSION it is two passes on the same path (expansion
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
 
 from libs.common.db import faces as faces_db
-from libs.common.db.faces import Lending, PhotoMatch
+from libs.common.db.faces import Lending, PhotoMatch, SessionVersion
 from libs.common.metrics import SESSION_QUERIES
 from libs.common.runtime import Runtime
 from services.search_api.expansion import expanded_search
@@ -27,7 +26,7 @@ class SessionQuery:
 
     session_id: str
     model_id: str
-    version: datetime
+    version: SessionVersion
     threshold: float
     limit: int
     lending: Lending | None  # None: no query expansion
@@ -39,7 +38,11 @@ async def session_matches(
     """The session's photos of the selfie's person, best first, and whether the query was
     expanded. Every pass counts in SESSION_QUERIES under its path."""
     matrices = session_matrices(runtime)
-    matrix = matrices.current(query.session_id, query.model_id, query.version) if matrices else None
+    matrix = (
+        await matrices.current(query.session_id, query.model_id, query.version)
+        if matrices
+        else None
+    )
     if matrix is None:
         async with runtime.pool().acquire() as conn:
 
@@ -64,7 +67,7 @@ async def session_matches(
 
     found, expansion = await expanded_search(in_memory, embedding, query.lending, query.limit)
     async with runtime.pool().acquire() as conn:
-        objects = await faces_db.photo_objects(conn, [m.photo_id for m in found])
+        objects = await faces_db.photo_objects(conn, query.session_id, [m.photo_id for m in found])
     # A photo erased since the version was read has no row any more: it is left out.
     matches = [
         PhotoMatch(m.photo_id, m.similarity, m.bbox, objects[m.photo_id])

@@ -9,16 +9,19 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 import numpy as np
 import pytest
 
+from libs.common.db import photos
 from libs.common.db.faces import Lending, load_session_faces, search_session, session_version
 from libs.common.db.photos import touch_session
 from libs.common.db.pool import create_pool
+from libs.common.events import ObjectRef, PhotoUploaded
+from libs.common.face.results import Face, PhotoFaces
+from libs.common.metrics import SESSION_MATRIX_LOADS
 from libs.common.settings import SearchSettings, Settings
 from services.search_api.matrices import SessionMatrices, SessionMatrix
 from tests.support.vectors import DIM, brute_force, event_vectors, queries
@@ -195,7 +198,7 @@ async def _running(indexed: Indexed, settings: SearchSettings) -> AsyncIterator[
             await loader
 
 
-async def _versions(indexed: Indexed, *sessions: str) -> dict[str, datetime | None]:
+async def _versions(indexed: Indexed, *sessions: str) -> dict[str, Any]:
     async with indexed.pool.acquire() as conn:
         return {s: await session_version(conn, s) for s in sessions}
 
@@ -207,27 +210,25 @@ async def test_matrices_serve_only_the_current_version_of_big_sessions(indexed: 
         versions = await _versions(indexed, *indexed.sessions)
         # First sight: nothing in memory yet (the caller uses SQL); loads are queued.
         for session in indexed.sessions:
-            assert matrices.current(session, MODEL, versions[session]) is None
+            assert await matrices.current(session, MODEL, versions[session]) is None
         await _settle(matrices)
         # Sessions of 300 and 450 faces are held; the one of 150 is not, and is not reloaded.
-        assert matrices.current(small, MODEL, versions[small]) is None
+        assert await matrices.current(small, MODEL, versions[small]) is None
         assert matrices.idle
         for session in (middle, big):
-            matrix = matrices.current(session, MODEL, versions[session])
+            matrix = await matrices.current(session, MODEL, versions[session])
             assert matrix is not None
-            assert len(matrix.embeddings) == len(indexed.sessions[session][1])
-        # Once the session changes (an index or an erasure moves changed_at), the matrix is
-        # stale: it is not used, and the reload brings the new version.
+            assert matrix.faces == len(indexed.sessions[session][1])
+        # Once the session changes (an index or an erasure takes a change number), the
+        # matrix first applies what changed (here: nothing of its faces) and answers at once,
+        # as of the new version, without a reload.
         async with indexed.pool.acquire() as conn:
             await touch_session(conn, big)
         moved = (await _versions(indexed, big))[big]
-        assert moved is not None and moved != versions[big]
-        await asyncio.sleep(0.05)  # past the refresh interval: a reload may be queued now
-        assert matrices.current(big, MODEL, moved) is None
-        assert not matrices.idle
-        await _settle(matrices)
-        reloaded = matrices.current(big, MODEL, moved)
-        assert reloaded is not None and reloaded.version == moved
+        assert moved is not None and moved.change_seq > versions[big].change_seq
+        caught_up = await matrices.current(big, MODEL, moved)
+        assert caught_up is not None and caught_up.version == moved
+        assert matrices.idle  # no load was queued
 
 
 async def test_matrices_keep_within_their_memory_budget(indexed: Indexed) -> None:
@@ -236,13 +237,113 @@ async def test_matrices_keep_within_their_memory_budget(indexed: Indexed) -> Non
     settings = SearchSettings(matrix_min_faces=1, matrix_memory_mb=1, matrix_refresh_s=0.01)
     async with _running(indexed, settings) as matrices:
         versions = await _versions(indexed, middle, big)
-        assert matrices.current(middle, MODEL, versions[middle]) is None
+        assert await matrices.current(middle, MODEL, versions[middle]) is None
         await _settle(matrices)
-        assert matrices.current(middle, MODEL, versions[middle]) is not None
+        assert await matrices.current(middle, MODEL, versions[middle]) is not None
         await asyncio.sleep(0.05)  # past the refresh interval
-        assert matrices.current(big, MODEL, versions[big]) is None
+        assert await matrices.current(big, MODEL, versions[big]) is None
         await _settle(matrices)
         # The newer one stays; the least recently used one made room.
-        assert matrices.current(big, MODEL, versions[big]) is not None
+        assert await matrices.current(big, MODEL, versions[big]) is not None
         assert matrices.held_bytes <= matrices.budget
         assert matrices.held_sessions == [(big, MODEL)]
+
+
+def _uploaded(session: str, photo: str) -> PhotoUploaded:
+    return PhotoUploaded(
+        photo_id=photo, session_id=session, object=ObjectRef(bucket="facepass", key=photo)
+    )
+
+
+def _faces(vectors: np.ndarray) -> PhotoFaces:
+    faces = tuple(
+        Face((float(i), 0.0, 1.0, 1.0), ((0.0, 0.0),) * 5, 0.9, v) for i, v in enumerate(vectors)
+    )
+    return PhotoFaces(faces, (), 100, 100, {})
+
+
+async def test_a_held_matrix_applies_every_change_and_stays_exact(stack: Settings) -> None:
+    """Photos indexed, indexed again with other faces, failed and erased while a session is
+    held: every search answers from memory exactly what brute force over the session's faces
+    of that moment answers, and the session is never loaded again."""
+    rng = np.random.default_rng(5)
+    session = f"fresh-{uuid.uuid4().hex[:8]}"
+    pool = await create_pool(stack.postgres)
+    current: dict[str, np.ndarray] = {}  # photo -> its faces now
+
+    async def index(photo: str, count: int) -> None:
+        current[photo] = event_vectors(rng, count)
+        await photos.record_indexed(pool, _uploaded(session, photo), _faces(current[photo]), MODEL)
+
+    try:
+        for i in range(60):
+            await index(f"{session}-p{i}", 4)
+        settings = SearchSettings(matrix_min_faces=100, matrix_memory_mb=64, matrix_refresh_s=60)
+        async with _running(Indexed(pool, {}), settings) as matrices:
+            version = (await _versions(Indexed(pool, {}), session))[session]
+            assert await matrices.current(session, MODEL, version) is None
+            await _settle(matrices)
+
+            async def check(step: str) -> None:
+                stands = (await _versions(Indexed(pool, {}), session))[session]
+                matrix = await matrices.current(session, MODEL, stands)
+                assert matrix is not None and matrix.version == stands, step
+                vectors = np.concatenate(list(current.values()))
+                photo_of = [p for p, v in current.items() for _ in range(len(v))]
+                for query in queries(rng, vectors, 3):
+                    expected = brute_force(vectors, photo_of, query, 0.3, 1000)
+                    got = matrix.search(query, 0.3, 1000)
+                    assert [m.photo_id for m in got] == [p for p, _ in expected], step
+                    assert [m.similarity for m in got] == pytest.approx(
+                        [s for _, s in expected], abs=1e-5
+                    ), step
+                assert matrix.faces == len(photo_of), step
+
+            await check("loaded")
+            await index(f"{session}-new", 3)
+            await check("a photo added")
+            await index(f"{session}-p1", 2)  # indexed again: its faces replaced
+            await check("a photo re-indexed")
+            await photos.erase_photo(pool, f"{session}-p2")
+            del current[f"{session}-p2"]
+            await check("a photo erased")
+            failed = _uploaded(session, f"{session}-p3")
+            await photos.record_failed(pool, failed, "processing_error: test")
+            del current[f"{session}-p3"]
+            await check("a photo failed")
+            for i in range(10):  # many small changes, one search after each
+                await index(f"{session}-burst{i}", 1)
+                await check(f"burst {i}")
+            assert matrices.idle and SESSION_MATRIX_LOADS.labels("loaded")._value.get() >= 1
+    finally:
+        async with pool.acquire() as conn:
+            await conn.execute("DELETE FROM sessions WHERE session_id = $1", session)
+        await pool.close()
+
+
+async def test_a_session_erased_and_begun_again_is_never_answered_from_the_old_matrix(
+    stack: Settings,
+) -> None:
+    rng = np.random.default_rng(6)
+    session = f"again-{uuid.uuid4().hex[:8]}"
+    pool = await create_pool(stack.postgres)
+    try:
+        for i in range(30):
+            event = _uploaded(session, f"{session}-p{i}")
+            await photos.record_indexed(pool, event, _faces(event_vectors(rng, 4)), MODEL)
+        settings = SearchSettings(matrix_min_faces=50, matrix_memory_mb=64, matrix_refresh_s=60)
+        async with _running(Indexed(pool, {}), settings) as matrices:
+            first = (await _versions(Indexed(pool, {}), session))[session]
+            await matrices.current(session, MODEL, first)
+            await _settle(matrices)
+            assert await matrices.current(session, MODEL, first) is not None
+            await photos.erase_session(pool, session)
+            event = _uploaded(session, f"{session}-later")
+            await photos.record_indexed(pool, event, _faces(event_vectors(rng, 1)), MODEL)
+            again = (await _versions(Indexed(pool, {}), session))[session]
+            assert again.created_at != first.created_at
+            assert await matrices.current(session, MODEL, again) is None  # SQL answers it
+    finally:
+        async with pool.acquire() as conn:
+            await conn.execute("DELETE FROM sessions WHERE session_id = $1", session)
+        await pool.close()

@@ -47,7 +47,7 @@ def _photo_columns(pg: PostgresSettings) -> set[str]:
 
 
 RENDITION_COLUMNS = {"thumbnail_key", "preview_key", "width", "height", "object_bucket"}
-EVERY_MIGRATION = ["0001_schema_v2", "0002_renditions"]
+EVERY_MIGRATION = ["0001_schema_v2", "0002_renditions", "0003_face_changes"]
 
 
 def test_migrate_rollback_migrate(scratch_db: PostgresSettings) -> None:
@@ -57,7 +57,8 @@ def test_migrate_rollback_migrate(scratch_db: PostgresSettings) -> None:
     assert _tables(scratch_db) == V2_TABLES
     assert _photo_columns(scratch_db) >= RENDITION_COLUMNS
     assert migrator.migrate() == []  # idempotent
-    assert migrator.rollback() == ["0002_renditions"]  # one step by default
+    assert migrator.rollback() == ["0003_face_changes"]  # one step by default
+    assert migrator.rollback() == ["0002_renditions"]
     assert _tables(scratch_db) == V2_TABLES
     assert not RENDITION_COLUMNS & _photo_columns(scratch_db)
     assert migrator.rollback() == ["0001_schema_v2"]

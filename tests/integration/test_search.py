@@ -232,19 +232,24 @@ def test_huge_sessions_are_searched_in_memory_with_the_same_answers(
         for a, b in zip(first["results"], second["results"], strict=True):
             assert a["photo_id"] == b["photo_id"] and a["face"] == b["face"]
             assert a["similarity"] == pytest.approx(b["similarity"], abs=2e-4)
-        # A new photo moves the session on: SQL answers (with it) until the reload, then
-        # the matrix answers with it too.
+        # A new photo moves the session on: the matrix applies the change first and answers
+        # with it at once, from memory, without loading the session again.
         index_and_wait(server, session, {f"{session}-tom2": jpeg_bytes(TOM_HANKS, scale=0.9)})
         third = search(matrix.base_url, session, selfie, threshold=0.3).json()
-        assert _metric(matrix, sql) == 2
+        assert (_metric(matrix, sql), _metric(matrix, in_memory)) == (1, 2)
         expected = {f"{session}-tom", f"{session}-tom2"}
         assert {r["photo_id"] for r in third["results"]} == expected
-        _wait_for_matrix_loads(matrix, 2)
+        updates = "facepass_search_session_matrix_updates_total"
+        assert _metric(matrix, updates) == 1
+        # An erasure too: the erased photo is gone from the very next answer.
+        with server.client() as client:
+            erased = client.delete(f"/api/v2/photos/{session}-tom", headers=KEY)
+        assert erased.status_code == 200
         fourth = search(matrix.base_url, session, selfie, threshold=0.3).json()
-        assert _metric(matrix, in_memory) == 2
-        assert [r["photo_id"] for r in fourth["results"]] == [
-            r["photo_id"] for r in third["results"]
-        ]
+        assert [r["photo_id"] for r in fourth["results"]] == [f"{session}-tom2"]
+        assert (_metric(matrix, sql), _metric(matrix, in_memory)) == (1, 3)
+        loads = 'facepass_search_session_matrix_loads_total{outcome="loaded"}'
+        assert _metric(matrix, loads) == 1  # never reloaded
 
 
 def test_rate_limit_is_shared_by_two_processes(stack: Settings, tmp_path: Path) -> None:

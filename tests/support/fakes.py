@@ -22,7 +22,7 @@ from PIL import Image
 from libs.common.broker_gate import BrokerGate
 from libs.common.db import faces as faces_db
 from libs.common.db import photos
-from libs.common.db.faces import Lending, PhotoMatch, PhotoObjects, SessionFaces
+from libs.common.db.faces import Lending, PhotoMatch, PhotoObjects, SessionFaces, SessionVersion
 from libs.common.db.photos import ErasedPhoto, PhotoRecord, WriteResult, Written
 from libs.common.db.renditions import PhotoRenditions
 from libs.common.events import ObjectRef, PhotoUploaded
@@ -194,9 +194,10 @@ class FakePhotoDb:
         self._check()
         return sorted(self.expired)[:limit]
 
-    async def session_version(self, conn: Any, session_id: str) -> datetime | None:
+    async def session_version(self, conn: Any, session_id: str) -> SessionVersion | None:
         self._check()
-        return self.sessions.get(session_id)
+        changed = self.sessions.get(session_id)
+        return SessionVersion(changed, 0, changed) if changed is not None else None
 
     def add_photo(
         self,
@@ -230,8 +231,9 @@ class FakePhotoDb:
     def session_faces(self, session_id: str, model_id: str = "fake-pack@1") -> SessionFaces:
         """What load_session_faces reads: for a SessionMatrix of the session."""
         faces = self._session_faces(session_id, model_id)
+        changed = self.sessions[session_id]
         return SessionFaces(
-            self.sessions[session_id],
+            SessionVersion(changed, 0, changed),
             [row.photo_id for row, _ in faces],
             [list(face.bbox) for _, face in faces],
             [Vector(face.embedding) for _, face in faces],
@@ -271,9 +273,12 @@ class FakePhotoDb:
             row.object_key, thumbnail_key=row.thumbnail_key, preview_key=row.preview_key
         )
 
-    async def photo_objects(self, conn: Any, photo_ids: list[str]) -> dict[str, PhotoObjects]:
+    async def photo_objects(
+        self, conn: Any, session_id: str, photo_ids: list[str]
+    ) -> dict[str, PhotoObjects]:
         self._check()
-        return {p: self._objects(self.rows[p]) for p in photo_ids if p in self.rows}
+        rows = {p: self.rows[p] for p in photo_ids if p in self.rows}
+        return {p: self._objects(r) for p, r in rows.items() if r.session_id == session_id}
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Put these methods in place of libs/common/db's functions for this test."""

@@ -122,22 +122,39 @@ async def search_session(
     ]
 
 
-async def session_version(conn: Connection, session_id: str) -> datetime | None:
-    """When the session last changed (None: no such session); search caches key on it."""
-    value: datetime | None = await conn.fetchval(
-        "SELECT changed_at FROM sessions WHERE session_id = $1", session_id
+@dataclass(frozen=True)
+class SessionVersion:
+    """Where a session stands: `changed_at` moves on every change (search caches key on it),
+    `change_seq` on every change of its faces (in-memory matrices apply what changed after
+    theirs), `created_at` tells a session erased and begun again from the one before."""
+
+    changed_at: datetime
+    change_seq: int
+    created_at: datetime
+
+
+async def session_version(conn: Connection, session_id: str) -> SessionVersion | None:
+    """Where the session stands now (None: no such session)."""
+    row = await conn.fetchrow(
+        "SELECT changed_at, change_seq, created_at FROM sessions WHERE session_id = $1",
+        session_id,
     )
-    return value
+    return SessionVersion(**dict(row)) if row is not None else None
 
 
-async def photo_objects(conn: Connection, photo_ids: list[str]) -> dict[str, PhotoObjects]:
-    """Where the original and renditions of each of these photos are (by primary key)."""
+async def photo_objects(
+    conn: Connection, session_id: str, photo_ids: list[str]
+) -> dict[str, PhotoObjects]:
+    """Where the original and renditions of each of these photos of the session are (by
+    primary key); a photo no longer in the session (erased, or since uploaded into another)
+    is left out."""
     rows = await conn.fetch(
         """
         SELECT photo_id, object_key, object_bucket, thumbnail_key, preview_key, width, height
-        FROM photos WHERE photo_id = ANY($1::text[])
+        FROM photos WHERE photo_id = ANY($1::text[]) AND session_id = $2
         """,
         photo_ids,
+        session_id,
     )
     return {row["photo_id"]: _objects(row) for row in rows}
 
@@ -154,9 +171,10 @@ async def count_session_faces(conn: Connection, session_id: str, model_id: str) 
 
 @dataclass(frozen=True)
 class SessionFaces:
-    """Every face of a session made by one model pack, as of `version` (one snapshot)."""
+    """Faces of a session made by one model pack, as of `version` (one snapshot): every face,
+    or (FaceChanges) those of the photos changed after a change number."""
 
-    version: datetime
+    version: SessionVersion
     photo_ids: list[str]
     bboxes: list[list[float]]
     embeddings: list[Vector]  # decoded to numpy by the caller, off the event loop
@@ -185,3 +203,46 @@ async def load_session_faces(
             faces.bboxes.append(row["bbox"])
             faces.embeddings.append(row["embedding"])
         return faces
+
+
+@dataclass(frozen=True)
+class FaceChanges:
+    """What changed in a session's faces after change number `since`, as of `faces.version`:
+    every photo whose faces changed (indexed again, failed, erased) and the current faces of
+    those photos (none for the failed and erased)."""
+
+    since: int
+    photos: list[str]
+    faces: SessionFaces
+
+
+async def load_face_changes(
+    conn: Connection, session_id: str, model_id: str, since: int
+) -> FaceChanges | None:
+    """The session's face changes after `since`, with its version, in one snapshot (so they
+    agree: the writes of a session commit in change order). None: no such session."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        version = await session_version(conn, session_id)
+        if version is None:
+            return None
+        rows = await conn.fetch(
+            """
+            SELECT photo_id FROM photos WHERE session_id = $1 AND change_seq > $2
+            UNION
+            SELECT photo_id FROM erased_photos WHERE session_id = $1 AND change_seq > $2
+            """,
+            session_id, since,
+        )  # fmt: skip
+        photos = [row["photo_id"] for row in rows]
+        faces = SessionFaces(version, [], [], [])
+        if photos:
+            found = await conn.fetch(
+                "SELECT photo_id, bbox, embedding FROM face_embeddings "
+                "WHERE session_id = $1 AND model_id = $2 AND photo_id = ANY($3::text[])",
+                session_id, model_id, photos,
+            )  # fmt: skip
+            for row in found:
+                faces.photo_ids.append(row["photo_id"])
+                faces.bboxes.append(row["bbox"])
+                faces.embeddings.append(row["embedding"])
+        return FaceChanges(since, photos, faces)

@@ -120,15 +120,21 @@ async def ensure_session(conn: Connection, session_id: str) -> None:
     )
 
 
-async def touch_session(conn: Connection, session_id: str) -> None:
-    """Create the session if needed and move its `changed_at` (invalidates search caches)."""
-    await conn.execute(
+async def touch_session(conn: Connection, session_id: str) -> int:
+    """Create the session if needed, move its `changed_at` (invalidates search caches) and give
+    it the next change number, which is returned for the photo (or tombstone) being written.
+    The row stays locked until the transaction ends, so a session's numbers follow the order
+    its writes commit in (migration 0003; services/search_api/matrices.py relies on it)."""
+    change: int = await conn.fetchval(
         """
-        INSERT INTO sessions (session_id) VALUES ($1)
-        ON CONFLICT (session_id) DO UPDATE SET changed_at = clock_timestamp()
+        INSERT INTO sessions (session_id, change_seq) VALUES ($1, nextval('face_change_seq'))
+        ON CONFLICT (session_id) DO UPDATE
+            SET changed_at = clock_timestamp(), change_seq = nextval('face_change_seq')
+        RETURNING change_seq
         """,
         session_id,
     )
+    return change
 
 
 async def expired_sessions(conn: Connection, retention_days: int, limit: int = 100) -> list[str]:
@@ -215,17 +221,18 @@ async def record_indexed(
         stop = await _write_gate(conn, event)
         if stop is not None:
             return Written(stop, unnamed(ours, current))
-        await touch_session(conn, event.session_id)
+        change = await touch_session(conn, event.session_id)
         await conn.execute(
             """
             INSERT INTO photos (photo_id, session_id, status, object_key, content_sha256,
                                 faces_count, faces_rejected, model_id, error, indexed_at,
-                                thumbnail_key, preview_key, width, height, object_bucket)
+                                thumbnail_key, preview_key, width, height, object_bucket,
+                                change_seq)
             VALUES ($1, $2, 'indexed', $3, $4, $5, $6::jsonb, $7, NULL, now(), $8, $9, $10, $11,
-                    $12)
+                    $12, $13)
             ON CONFLICT (photo_id) DO UPDATE SET
                 status = 'indexed', object_key = EXCLUDED.object_key,
-                object_bucket = EXCLUDED.object_bucket,
+                object_bucket = EXCLUDED.object_bucket, change_seq = EXCLUDED.change_seq,
                 content_sha256 = EXCLUDED.content_sha256, faces_count = EXCLUDED.faces_count,
                 faces_rejected = EXCLUDED.faces_rejected, model_id = EXCLUDED.model_id,
                 error = NULL, indexed_at = now(), updated_at = now(),
@@ -238,7 +245,7 @@ async def record_indexed(
             renditions.preview_key if renditions else None,
             renditions.width if renditions else None,
             renditions.height if renditions else None,
-            event.object.bucket,
+            event.object.bucket, change,
         )  # fmt: skip
         await conn.execute("DELETE FROM face_embeddings WHERE photo_id = $1", event.photo_id)
         if result.faces:
@@ -280,18 +287,19 @@ async def record_failed(
         if stop is not None:
             return Written(stop, unnamed(ours, current))
         await conn.execute("DELETE FROM face_embeddings WHERE photo_id = $1", event.photo_id)
-        await touch_session(conn, event.session_id)
+        change = await touch_session(conn, event.session_id)
         await conn.execute(
             """
-            INSERT INTO photos (photo_id, session_id, status, object_key, error)
-            VALUES ($1, $2, 'failed', $3, $4)
+            INSERT INTO photos (photo_id, session_id, status, object_key, error, change_seq)
+            VALUES ($1, $2, 'failed', $3, $4, $5)
             ON CONFLICT (photo_id) DO UPDATE
                 SET status = 'failed', error = EXCLUDED.error, faces_count = 0,
                     faces_rejected = '[]'::jsonb, updated_at = now(),
-                    thumbnail_key = NULL, preview_key = NULL, width = NULL, height = NULL
+                    thumbnail_key = NULL, preview_key = NULL, width = NULL, height = NULL,
+                    change_seq = EXCLUDED.change_seq
                 WHERE photos.session_id = EXCLUDED.session_id
             """,
-            event.photo_id, event.session_id, event.object.key, error,
+            event.photo_id, event.session_id, event.object.key, error, change,
         )  # fmt: skip
     return Written(WriteResult.WRITTEN, unnamed(current + ours, ()))
 
@@ -326,14 +334,15 @@ async def erase_photo(pool: asyncpg.Pool, photo_id: str) -> ErasedPhoto | None:
             )
             return ErasedPhoto(session_id, had_row=False) if session_id is not None else None
         await conn.execute("DELETE FROM photos WHERE photo_id = $1", photo_id)
-        await touch_session(conn, record.session_id)
+        change = await touch_session(conn, record.session_id)
         await conn.execute(
             """
-            INSERT INTO erased_photos (photo_id, session_id) VALUES ($1, $2)
+            INSERT INTO erased_photos (photo_id, session_id, change_seq) VALUES ($1, $2, $3)
             ON CONFLICT (photo_id) DO UPDATE
-                SET erased_at = now(), session_id = EXCLUDED.session_id
+                SET erased_at = now(), session_id = EXCLUDED.session_id,
+                    change_seq = EXCLUDED.change_seq
             """,
-            photo_id, record.session_id,
+            photo_id, record.session_id, change,
         )  # fmt: skip
     return ErasedPhoto(record.session_id, had_row=True)
 

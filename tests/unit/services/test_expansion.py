@@ -87,7 +87,7 @@ class QueryPath:
         if name == "matrix":
             monkeypatch.setattr(session_query, "session_matrices", lambda runtime: self)
 
-    def current(self, session_id: str, model_id: str, version: Any) -> Any:
+    async def current(self, session_id: str, model_id: str, version: Any) -> Any:
         """session_matrices' stand-in: the session is held, as of now."""
         matrix = SessionMatrix.build(self.db.session_faces(session_id, model_id))
 
