@@ -17,6 +17,11 @@ erasure (another `created_at`) or with too many changes pending is searched by S
 answer, slower) while a whole load is queued; loads run one at a time in the background, at
 most once per SEARCH_MATRIX_REFRESH_S for a session. Faces of dropped photos stay in the
 buffers, masked, until a load compacts them (queued once they are a quarter of the rows).
+
+One case the change numbers miss: a photo id erased here, uploaded into another session and
+erased there too, keeps only its last tombstone, so this matrix keeps its faces until a
+reload. The answer never shows it (results keep only photos in the session, session_query.py),
+but such a face could still lend to query expansion.
 """
 
 from __future__ import annotations
