@@ -47,7 +47,7 @@ def _photo_columns(pg: PostgresSettings) -> set[str]:
 
 
 RENDITION_COLUMNS = {"thumbnail_key", "preview_key", "width", "height", "object_bucket"}
-EVERY_MIGRATION = ["0001_schema_v2", "0002_renditions", "0003_face_changes"]
+EVERY_MIGRATION = ["0001_schema_v2", "0002_renditions", "0003_face_changes", "0004_faces_in_row"]
 
 
 def test_migrate_rollback_migrate(scratch_db: PostgresSettings) -> None:
@@ -57,7 +57,8 @@ def test_migrate_rollback_migrate(scratch_db: PostgresSettings) -> None:
     assert _tables(scratch_db) == V2_TABLES
     assert _photo_columns(scratch_db) >= RENDITION_COLUMNS
     assert migrator.migrate() == []  # idempotent
-    assert migrator.rollback() == ["0003_face_changes"]  # one step by default
+    assert migrator.rollback() == ["0004_faces_in_row"]  # one step by default
+    assert migrator.rollback() == ["0003_face_changes"]
     assert migrator.rollback() == ["0002_renditions"]
     assert _tables(scratch_db) == V2_TABLES
     assert not RENDITION_COLUMNS & _photo_columns(scratch_db)
@@ -116,3 +117,40 @@ def test_committed_operator_scripts_match_the_migrations() -> None:
     up, down = export_scripts(512)
     assert (REPO / "deploy/sql/migration_v2.sql").read_text() == up
     assert (REPO / "deploy/sql/rollback_v2.sql").read_text() == down
+
+
+def _toasted(pg: PostgresSettings) -> int:
+    """Bytes of face_embeddings' TOAST table (0 while no value was moved out of line)."""
+    with psycopg.connect(pg.dsn()) as conn:
+        size = conn.execute(
+            "SELECT pg_relation_size(reltoastrelid) FROM pg_class WHERE relname = 'face_embeddings'"
+        ).fetchone()[0]
+    return int(size)
+
+
+def test_a_face_row_keeps_its_small_columns_in_line(scratch_db: PostgresSettings) -> None:
+    """With 512-d vectors (a ~2.2 kB row), 0004 keeps photo_id, session_id, bbox and model_id
+    in the row; without it (rolled back) PostgreSQL moves them to TOAST."""
+    migrator = Migrator(scratch_db, embedding_dimension=512)
+    migrator.migrate()
+    insert = (
+        "INSERT INTO face_embeddings (photo_id, face_index, session_id, bbox, det_score, "
+        "embedding, model_id) VALUES (%s, 0, 's1', '{1,2,3,4}', 0.9, %s, "
+        "'vectron-scrfd500m-w600kmbf-v1')"
+    )
+    vector = "[" + ",".join(["0.04"] * 512) + "]"
+
+    def add(photo: str) -> None:
+        with psycopg.connect(scratch_db.dsn(), autocommit=True) as conn:
+            conn.execute("INSERT INTO sessions (session_id) VALUES ('s1') ON CONFLICT DO NOTHING")
+            conn.execute(
+                "INSERT INTO photos (photo_id, session_id, object_key) VALUES (%s, 's1', 'k')",
+                (photo,),
+            )
+            conn.execute(insert, (photo, vector))
+
+    add("in-line-photo-0123456789abcdef0123456789")
+    assert _toasted(scratch_db) == 0
+    assert migrator.rollback() == ["0004_faces_in_row"]
+    add("toasted-photo-0123456789abcdef0123456789")
+    assert _toasted(scratch_db) > 0
