@@ -13,7 +13,7 @@ help:
 	@echo "make test-slow  run the slow fault and load tests"
 	@echo "make lint       ruff (lint + format check) and mypy"
 	@echo "make format     apply ruff formatting and safe fixes"
-	@echo "make bench      every benchmark suite (~55 min on 2 cores), then docs/benchmarks.md"
+	@echo "make bench      every benchmark suite (~50-65 min on 2 cores), then docs/benchmarks.md"
 	@echo "make install-gpu  onnxruntime's CUDA build (then: python -m bench.gpu_check)"
 
 # The virtualenv is (re)built when the dependency pins change.
