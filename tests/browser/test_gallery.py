@@ -10,10 +10,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pytest
 from PIL import Image
 
+from bench.renditions import camera_photos
 from libs.common.settings import Settings
 from tests.support.browser import T1_LEFT, index_photos, uid
 from tests.support.data import T1, jpeg_bytes
@@ -31,28 +31,12 @@ PHOTOS = 30
 FIRST_PAINT_BUDGET = 1_500_000
 
 
-def _camera_photos(count: int) -> list[bytes]:
-    """12 MP (4000x3000) JPEGs, each with t1.jpg's six people somewhere on a grey, noisy
-    canvas (sensor-like noise, so they weigh what camera files weigh: a few MB each)."""
-    rng = np.random.default_rng(5)
-    noise = rng.normal(0, 7, (3000, 4000, 3))
-    with Image.open(T1) as im:
-        group = im.convert("RGB").resize((2560, 1772))
-    photos = []
-    for i in range(count):
-        canvas = Image.new("RGB", (4000, 3000), (118 + i, 122, 128))
-        canvas.paste(group, (60 + 40 * i, 90 + 35 * i))
-        pixels = np.clip(np.asarray(canvas, dtype=np.float64) + noise, 0, 255).astype(np.uint8)
-        out = io.BytesIO()
-        Image.fromarray(pixels).save(out, "JPEG", quality=90)
-        photos.append(out.getvalue())
-    return photos
-
-
 @pytest.fixture(scope="module")
 def camera_session(server: ServerProcess) -> tuple[str, dict[str, bytes]]:
     session = uid("web-camera")
-    photos = {f"{session}-{i:02d}": data for i, data in enumerate(_camera_photos(PHOTOS))}
+    # 12 MP camera-like JPEGs (~3 MB each), t1.jpg's six people on each (the bench's).
+    camera = camera_photos((4000, 3000), PHOTOS)
+    photos = {f"{session}-{i:02d}": data for i, data in enumerate(camera)}
     index_photos(server, session, photos, timeout_s=600)
     return session, photos
 

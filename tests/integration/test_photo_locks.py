@@ -12,31 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
-import pytest
 
 from libs.common.db import photos
-from libs.common.db.pool import create_pool
 from libs.common.events import ObjectRef, PhotoUploaded
 from libs.common.face.results import PhotoFaces
-from libs.common.settings import Settings
 from tests.support.fakes import unit_face
 
 ROUNDS = 12
 PHOTOS = 8
 MODEL = "lock-test-model"
 DIGEST = "0" * 64
-
-
-@pytest.fixture
-async def pool(stack: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(stack.postgres)
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 async def _queue(pool: asyncpg.Pool, session: str, photo_id: str) -> PhotoUploaded:

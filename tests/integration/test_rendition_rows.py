@@ -5,29 +5,16 @@ made from."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
-import pytest
 
 from libs.common.db import photos
 from libs.common.db import renditions as renditions_db
 from libs.common.db.photos import WriteResult
-from libs.common.db.pool import create_pool
 from libs.common.db.renditions import PhotoRenditions
 from libs.common.events import ObjectRef, PhotoUploaded
 from libs.common.face.results import PhotoFaces
-from libs.common.settings import Settings
 from tests.support.fakes import unit_face
-
-
-@pytest.fixture
-async def pool(stack: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(stack.postgres)
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 def _copies(tag: str) -> PhotoRenditions:

@@ -21,6 +21,7 @@ import json
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ import pytest
 from libs.common.events import ObjectRef, PhotoUploaded
 from libs.common.settings import Settings
 from services.embedder.faults import FAULT_FILE_ENV, KILLED_STATUS
-from tests.support.processes import facepass_serve
+from tests.support.processes import ServerProcess, facepass_serve
 from tests.support.reliability import (
     SmallPhoto,
     Topics,
@@ -85,6 +86,31 @@ def _committed(stack: Settings, topics: Topics) -> int:
             topics.kafka.topic_uploaded,
             topics.kafka.partitions,
         )
+    )
+
+
+def _killed_at(
+    point: str, stack: Settings, tmp_path: Path, env: dict[str, str], publish: Callable[[], None]
+) -> None:
+    """An embedder armed (once it serves, so the first batch is the one) to die at `point`,
+    then `publish`: it must die there."""
+    fault = Path(env[FAULT_FILE_ENV])
+    with facepass_serve(stack, tmp_path, "embedder", **env) as first:
+        fault.write_text(point)
+        publish()
+        assert first.process.wait(120) == KILLED_STATUS, first.log()[-2000:]
+
+
+def _wait_all_written(
+    stack: Settings, session: str, ids: list[str], embedder: ServerProcess
+) -> None:
+    """Until every photo of `ids` is indexed; on time-out, the embedder's stacks and log."""
+    wait_for(
+        lambda: _count_written(stack, session) >= len(ids),
+        timeout=180,
+        what=f"all {len(ids)} photos indexed",
+        interval=1,
+        explain=lambda: "the second embedder's stacks and log:\n" + embedder.stacks(),
     )
 
 
@@ -220,10 +246,7 @@ def test_a_crash_after_the_batch_is_committed_and_before_its_offsets_duplicates_
     expected = expected_faces(photos, stack)
     fault = tmp_path / "fault"
     env = {"EMBEDDER_BATCH_SIZE": "4", FAULT_FILE_ENV: str(fault), **topics.env()}
-    with facepass_serve(stack, tmp_path, "embedder", **env) as first:
-        fault.write_text(point)  # armed once it serves, so the first batch is the one
-        _publish(stack, topics, session, photos)
-        assert first.process.wait(120) == KILLED_STATUS, first.log()[-2000:]
+    _killed_at(point, stack, tmp_path, env, lambda: _publish(stack, topics, session, photos))
     assert not fault.exists()  # it fired once: the next embedder runs clean
     with db(stack) as conn:
         written = _written(conn, session)
@@ -238,13 +261,7 @@ def test_a_crash_after_the_batch_is_committed_and_before_its_offsets_duplicates_
         assert killed_events == []
 
     with facepass_serve(stack, tmp_path, "embedder", **env) as second:
-        wait_for(
-            lambda: _count_written(stack, session) >= len(ids),
-            timeout=180,
-            what=f"all {len(ids)} photos indexed",
-            interval=1,
-            explain=lambda: "the second embedder's stacks and log:\n" + second.stacks(),
-        )
+        _wait_all_written(stack, session, ids, second)
         events = read_json_values(stack.kafka.bootstrap, topics.kafka.topic_indexed)
     faces = faces_per_photo(stack, ids)
     assert {p: faces.get(p, 0) for p in ids} == expected  # the replayed batch: no face twice
@@ -265,22 +282,15 @@ def test_a_crash_between_the_renditions_and_the_rows_leaves_every_result_its_thu
     ids = [p.photo_id for p in photos]
     fault = tmp_path / "fault"
     env = {"EMBEDDER_BATCH_SIZE": "4", FAULT_FILE_ENV: str(fault), **topics.env()}
-    with facepass_serve(stack, tmp_path, "embedder", **env) as first:
-        fault.write_text("after-renditions")
-        _publish(stack, topics, session, photos)
-        assert first.process.wait(120) == KILLED_STATUS, first.log()[-2000:]
+    _killed_at(
+        "after-renditions", stack, tmp_path, env, lambda: _publish(stack, topics, session, photos)
+    )
     assert _count_written(stack, session) == 0
     made = list_objects(stack, f"sessions/{session}/")
     assert made and all("/renditions/" in key for key in made)  # copies, no row names them
 
     with facepass_serve(stack, tmp_path, "embedder", **env) as second:
-        wait_for(
-            lambda: _count_written(stack, session) >= len(ids),
-            timeout=180,
-            what=f"all {len(ids)} photos indexed",
-            interval=1,
-            explain=lambda: "the second embedder's stacks and log:\n" + second.stacks(),
-        )
+        _wait_all_written(stack, session, ids, second)
     with db(stack) as conn:
         named = conn.execute(
             "SELECT photo_id, thumbnail_key, preview_key FROM photos WHERE session_id = %s",
