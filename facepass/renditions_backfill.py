@@ -12,7 +12,6 @@ only what is still missing. The embedder may keep running.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from libs.common.db.renditions import MissingRenditions, PhotoRenditions
 from libs.common.imaging import ImageError, decode_reduced
 from libs.common.renditions import Rendition, make_renditions
 from libs.common.settings import Settings
-from libs.common.storage import ObjectNotFoundError, ObjectStore, put_renditions
+from libs.common.storage import ObjectNotFoundError, ObjectStore, put_renditions, upload_digest
 
 PAGE = 64
 
@@ -67,7 +66,7 @@ async def _backfill_one(
     except (ObjectNotFoundError, ImageError):
         summary.unreadable += 1
         return
-    digest = photo.content_sha256 or hashlib.sha256(data).hexdigest()
+    digest = upload_digest(data, photo.content_sha256)
     keys = await put_renditions(store, photo.session_id, photo.photo_id, digest, made)
     named = PhotoRenditions(keys["thumbnail"], keys["preview"], *size)
     if await renditions_db.set_renditions(pool, photo, named):

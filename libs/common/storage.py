@@ -7,6 +7,7 @@ command line, which creates buckets before any service starts.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -81,6 +82,12 @@ def photo_object_key(session_id: str, photo_id: str, content_sha256: str) -> str
     indexed faces still point at; ids are validated (no `/`, no `..`) before they get here.
     """
     return f"{photo_prefix(session_id, photo_id)}{content_sha256[:32]}"
+
+
+def upload_digest(data: bytes, known: str | None = None) -> str:
+    """The SHA-256 (hex) that names an upload's objects: `known` when the uploader gave it
+    (ingest computes it; an upstream event may carry it), else that of the bytes."""
+    return known or hashlib.sha256(data).hexdigest()
 
 
 def rendition_key(

@@ -10,7 +10,6 @@ is down raises `TransientError`, which makes the whole batch retry.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -134,12 +133,6 @@ def render(pixels: Image, settings: RenditionSettings) -> tuple[tuple[Rendition,
     except Exception as exc:
         raise PhotoFault("processing_error", f"renditions: {exc!r}") from exc
     return renditions, ms_since(begin)
-
-
-def content_digest(event: PhotoUploaded, data: bytes) -> str:
-    """The upload's SHA-256: the event's (ingest computed it) or, for an upstream event that
-    has none, the fetched bytes'."""
-    return event.content_sha256 or hashlib.sha256(data).hexdigest()
 
 
 async def put_renditions(

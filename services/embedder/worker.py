@@ -29,6 +29,7 @@ from libs.common.face.results import PhotoFaces
 from libs.common.imaging import DecodedImage
 from libs.common.log import request_id_from_headers
 from libs.common.runtime import Runtime
+from libs.common.storage import upload_digest
 from services.embedder import steps
 from services.embedder.faults import crash_point
 from services.embedder.outcomes import (
@@ -122,7 +123,7 @@ class EmbedderWorker:
         renditions = await steps.put_renditions(
             self.runtime.objects(),
             photo.event,
-            steps.content_digest(photo.event, data),
+            upload_digest(data, photo.event.content_sha256),
             made,
             image.size,
         )

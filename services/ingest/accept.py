@@ -10,7 +10,6 @@ are serialised by the lock, so their events reach Kafka in the order their rows 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from dataclasses import dataclass
 
 from libs.common.db import photos
@@ -19,7 +18,7 @@ from libs.common.http.problems import ApiError
 from libs.common.log import REQUEST_ID_HEADER, get_logger
 from libs.common.metrics import PHOTOS_RECEIVED
 from libs.common.runtime import Runtime
-from libs.common.storage import StorageUnavailableError, photo_object_key
+from libs.common.storage import StorageUnavailableError, photo_object_key, upload_digest
 
 log = get_logger(__name__)
 
@@ -40,7 +39,7 @@ class Accepted:
 
 
 async def accept_photo(runtime: Runtime, upload: Upload) -> Accepted:
-    digest = hashlib.sha256(upload.data).hexdigest()
+    digest = upload_digest(upload.data)
     key = photo_object_key(upload.session_id, upload.photo_id, digest)
     store, kafka = runtime.objects(), runtime.settings.kafka
     old_key: str | None = None
