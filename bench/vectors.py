@@ -6,8 +6,9 @@ configured database with the real migration, queried the way the search API quer
 checked against numpy brute force on the same vectors: recall is the share of brute-force
 results the query returned (1.0 = exact). Every session is queried with the search SQL
 (`libs.common.db.faces.search_session`); the huge one also through the in-memory matrix the
-search API keeps for sessions over SEARCH_MATRIX_MIN_FACES (`services/search_api/matrices.py`),
-loaded the way the API loads it.
+search API keeps for sessions over SEARCH_MATRIX_MIN_FACES (`services/search_api/matrices.py`:
+its int8 scan names candidates, the same SQL compares their faces), loaded the way the API
+loads it.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ import numpy as np
 import numpy.typing as npt
 from pgvector.asyncpg import register_vector
 
-from libs.common.db.faces import SEARCH_SQL, load_session_faces, photo_objects, search_session
+from libs.common.db.faces import SEARCH_SQL, search_session
 from libs.common.db.migrate import migration_templates, render_sql
 from libs.common.settings import Settings
-from services.search_api.matrices import SessionMatrix
+from services.search_api.matrices import load_matrix
+from services.search_api.matrix import SessionMatrix
 
 SCHEMA = "facepass_bench"  # written literally in the SQL below: no SQL is built by formatting
 MODEL = "bench-synthetic"
@@ -143,13 +145,16 @@ def _sql_query(conn: asyncpg.Connection) -> Query:
 
 
 def _matrix_query(conn: asyncpg.Connection, matrix: SessionMatrix) -> Query:
-    """The search API's in-memory path for huge sessions: the matrix product, then the
-    returned photos' objects by primary key."""
+    """The search API's in-memory path for huge sessions: the int8 scan names the candidate
+    photos, the exact SQL compares their faces only."""
 
     async def query(session_id: str, embedding: Matrix) -> list[str]:
-        found = matrix.search(embedding, THRESHOLD, LIMIT)
-        keys = await photo_objects(conn, session_id, [m.photo_id for m in found])
-        return [m.photo_id for m in found if m.photo_id in keys]
+        candidates = matrix.candidates(embedding, THRESHOLD, LIMIT)
+        matches = await search_session(
+            conn, session_id=session_id, model_id=MODEL, embedding=embedding,
+            threshold=THRESHOLD, limit=LIMIT, photo_ids=candidates,
+        )  # fmt: skip
+        return [m.photo_id for m in matches]
 
     return query
 
@@ -185,10 +190,14 @@ async def _measure(
 async def _load_matrix(conn: asyncpg.Connection, session_id: str) -> tuple[SessionMatrix, float]:
     """The session's matrix as the search API loads it, and the seconds that took."""
     start = time.perf_counter()
-    faces = await load_session_faces(conn, session_id, MODEL)
-    assert faces is not None
-    matrix = SessionMatrix.build(faces)
+    matrix = await load_matrix(conn, session_id, MODEL, DIM, _inline)
+    assert matrix is not None
     return matrix, time.perf_counter() - start
+
+
+async def _inline(fn: Callable[..., Any], *args: Any) -> Any:
+    """run_cpu in the caller's thread (the bench queries one at a time)."""
+    return fn(*args)
 
 
 async def run(settings: Settings, plan: Plan, progress: Callable[[str], None]) -> dict[str, Any]:

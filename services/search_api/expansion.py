@@ -33,7 +33,7 @@ NOT_USED = QueryExpansion(used=False, faces=0)
 
 
 class Match(Protocol):
-    """A photo found by a per-session pass (PhotoMatch on the SQL path, MatrixMatch in memory)."""
+    """A photo found by a per-session pass (a PhotoMatch)."""
 
     @property
     def photo_id(self) -> str: ...

@@ -1,6 +1,8 @@
-"""The exact per-session query of a selfie search: in memory when the session is huge and its
-matrix is current (matrices.py), else in SQL (libs/common/db/faces.py); both give the same
-answer. With SEARCH_QUERY_EXPANSION it is two passes on the same path (expansion.py)."""
+"""The exact per-session query of a selfie search, in SQL (libs/common/db/faces.py): over the
+session's faces, or, when the session is huge and this process holds its matrix current
+(matrices.py), over the candidate photos the matrix's scan names, which hold every match (the
+same answer, from a few hundred rows instead of all). With SEARCH_QUERY_EXPANSION it is two
+passes on the same path (expansion.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from libs.common.db.faces import Lending, PhotoMatch, SessionVersion
 from libs.common.metrics import SESSION_QUERIES
 from libs.common.runtime import Runtime
 from services.search_api.expansion import expanded_search
-from services.search_api.matrices import MatrixMatch, session_matrices
+from services.search_api.matrices import session_matrices
 from services.search_api.schemas import QueryExpansion
 
 Vector = npt.NDArray[np.float32]
@@ -43,35 +45,28 @@ async def session_matches(
         if matrices
         else None
     )
-    if matrix is None:
+
+    async def exact(vector: Vector, lending: Lending | None) -> list[PhotoMatch]:
+        candidates = None
+        if matrix is not None:  # the scan names the only photos that can match
+            SESSION_QUERIES.labels(path="matrix").inc()
+            candidates = await runtime.run_cpu(
+                matrix.candidates, vector, query.threshold, query.limit
+            )
+            if not candidates:
+                return []
+        else:
+            SESSION_QUERIES.labels(path="sql").inc()
         async with runtime.pool().acquire() as conn:
+            return await faces_db.search_session(
+                conn,
+                session_id=query.session_id,
+                model_id=query.model_id,
+                embedding=vector,
+                threshold=query.threshold,
+                limit=query.limit,
+                lending=lending,
+                photo_ids=candidates,
+            )
 
-            async def sql(vector: Vector, lending: Lending | None) -> list[PhotoMatch]:
-                SESSION_QUERIES.labels(path="sql").inc()
-                return await faces_db.search_session(
-                    conn,
-                    session_id=query.session_id,
-                    model_id=query.model_id,
-                    embedding=vector,
-                    threshold=query.threshold,
-                    limit=query.limit,
-                    lending=lending,
-                )
-
-            return await expanded_search(sql, embedding, query.lending, query.limit)
-    search = matrix.search
-
-    async def in_memory(vector: Vector, lending: Lending | None) -> list[MatrixMatch]:
-        SESSION_QUERIES.labels(path="matrix").inc()
-        return await runtime.run_cpu(search, vector, query.threshold, query.limit, lending)
-
-    found, expansion = await expanded_search(in_memory, embedding, query.lending, query.limit)
-    async with runtime.pool().acquire() as conn:
-        objects = await faces_db.photo_objects(conn, query.session_id, [m.photo_id for m in found])
-    # A photo erased since the version was read has no row any more: it is left out.
-    matches = [
-        PhotoMatch(m.photo_id, m.similarity, m.bbox, objects[m.photo_id])
-        for m in found
-        if m.photo_id in objects
-    ]
-    return matches, expansion
+    return await expanded_search(exact, embedding, query.lending, query.limit)

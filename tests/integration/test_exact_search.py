@@ -1,6 +1,7 @@
 """The per-session query returns exactly what brute force in numpy returns, on random data:
-the SQL scan, and the in-memory matrix the search API keeps for huge sessions; with query
-expansion's lending, both bring the same lenders' embeddings."""
+the SQL scan, and the same query over the candidates of the in-memory matrix the search API
+keeps for huge sessions; with query expansion's lending, both bring the same lenders'
+embeddings."""
 
 from __future__ import annotations
 
@@ -16,14 +17,15 @@ import numpy as np
 import pytest
 
 from libs.common.db import photos
-from libs.common.db.faces import Lending, load_session_faces, search_session, session_version
+from libs.common.db.faces import Lending, PhotoMatch, search_session, session_version
 from libs.common.db.photos import touch_session
 from libs.common.db.pool import create_pool
 from libs.common.events import ObjectRef, PhotoUploaded
 from libs.common.face.results import Face, PhotoFaces
 from libs.common.metrics import SESSION_MATRIX_LOADS
 from libs.common.settings import SearchSettings, Settings
-from services.search_api.matrices import SessionMatrices, SessionMatrix
+from services.search_api.matrices import SessionMatrices, load_matrix
+from services.search_api.matrix import SessionMatrix
 from tests.support.vectors import DIM, brute_force, event_vectors, queries
 
 MODEL = "exactness-test-model"
@@ -37,6 +39,43 @@ class Indexed:
     sessions: dict[str, tuple[np.ndarray, list[str]]]  # session -> (vectors, photo of each)
 
 
+async def _insert_session(
+    pool: asyncpg.Pool, rng: np.random.Generator, session: str, faces: int
+) -> tuple[np.ndarray, list[str]]:
+    """A session of `faces` random faces, 4 per photo (face i's box starts at x = i)."""
+    vectors = event_vectors(rng, faces)
+    photo_of = [f"{session}-p{i // 4}" for i in range(faces)]
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("INSERT INTO sessions (session_id) VALUES ($1)", session)
+        await conn.executemany(
+            "INSERT INTO photos (photo_id, session_id, status, object_key) "
+            "VALUES ($1, $2, 'indexed', $1) ON CONFLICT DO NOTHING",
+            [(p, session) for p in dict.fromkeys(photo_of)],
+        )
+        await conn.executemany(
+            "INSERT INTO face_embeddings (photo_id, face_index, session_id, bbox, "
+            "det_score, embedding, model_id) VALUES ($1, $2, $3, $4, 0.9, $5, $6)",
+            [
+                (photo, i % 4, session, [float(i), 0.0, 1.0, 1.0], vectors[i], MODEL)
+                for i, photo in enumerate(photo_of)
+            ],
+        )
+    return vectors, photo_of
+
+
+async def _from_memory(
+    pool: asyncpg.Pool, session: str, matrix: SessionMatrix, query: np.ndarray,
+    threshold: float, limit: int, lending: Lending | None = None,
+) -> list[PhotoMatch]:  # fmt: skip
+    """What the in-memory path answers: the exact query over the matrix's candidates."""
+    candidates = matrix.candidates(query, threshold, limit)
+    async with pool.acquire() as conn:
+        return await search_session(
+            conn, session_id=session, model_id=MODEL, embedding=query, threshold=threshold,
+            limit=limit, lending=lending, photo_ids=candidates,
+        )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 async def indexed(stack: Settings) -> AsyncIterator[Indexed]:
     """Three sessions of 150, 300 and 450 random faces, 4 per photo."""
@@ -45,27 +84,9 @@ async def indexed(stack: Settings) -> AsyncIterator[Indexed]:
     tag = uuid.uuid4().hex[:8]
     data: dict[str, tuple[np.ndarray, list[str]]] = {}
     try:
-        async with pool.acquire() as conn, conn.transaction():
-            for s_index in range(3):
-                session = f"exact-{tag}-{s_index}"
-                faces = 150 * (s_index + 1)
-                vectors = event_vectors(rng, faces)
-                photo_of = [f"{session}-p{i // 4}" for i in range(faces)]
-                data[session] = (vectors, photo_of)
-                await conn.execute("INSERT INTO sessions (session_id) VALUES ($1)", session)
-                await conn.executemany(
-                    "INSERT INTO photos (photo_id, session_id, status, object_key) "
-                    "VALUES ($1, $2, 'indexed', $1) ON CONFLICT DO NOTHING",
-                    [(p, session) for p in dict.fromkeys(photo_of)],
-                )
-                await conn.executemany(
-                    "INSERT INTO face_embeddings (photo_id, face_index, session_id, bbox, "
-                    "det_score, embedding, model_id) VALUES ($1, $2, $3, $4, 0.9, $5, $6)",
-                    [
-                        (photo, i % 4, session, [float(i), 0.0, 1.0, 1.0], vectors[i], MODEL)
-                        for i, photo in enumerate(photo_of)
-                    ],
-                )
+        for s_index in range(3):
+            session = f"exact-{tag}-{s_index}"
+            data[session] = await _insert_session(pool, rng, session, 150 * (s_index + 1))
         yield Indexed(pool, data)
     finally:
         async with pool.acquire() as conn:
@@ -109,20 +130,27 @@ async def test_session_search_matches_numpy_brute_force(indexed: Indexed) -> Non
     assert other == []
 
 
+async def _load(pool: asyncpg.Pool, session: str, model: str = MODEL) -> SessionMatrix | None:
+    async with pool.acquire() as conn:
+        return await load_matrix(conn, session, model, DIM, _inline, chunk_rows=64)
+
+
 async def test_the_in_memory_matrix_answers_like_brute_force(indexed: Indexed) -> None:
+    """Loaded in chunks, its candidates hold every match: the exact query over them answers
+    what float32 brute force answers."""
     rng = np.random.default_rng(2)
     checked = 0
     for session, (vectors, photo_of) in indexed.sessions.items():
+        matrix = await _load(indexed.pool, session)
         async with indexed.pool.acquire() as conn:
-            faces = await load_session_faces(conn, session, MODEL, chunk_rows=64)
             version = await session_version(conn, session)
-        assert faces is not None and faces.version == version
-        assert sorted(faces.photo_ids) == sorted(photo_of)
-        matrix = SessionMatrix.build(faces)
+        assert matrix is not None and matrix.version == version
+        assert matrix.faces == len(photo_of)
+        assert sorted(matrix.photos) == sorted(set(photo_of))
         for query in queries(rng, vectors, 6):
             for threshold, limit in CASES:
                 expected = brute_force(vectors, photo_of, query, threshold, limit)
-                got = matrix.search(query, threshold, limit)
+                got = await _from_memory(indexed.pool, session, matrix, query, threshold, limit)
                 assert [m.photo_id for m in got] == [p for p, _ in expected]
                 assert [m.similarity for m in got] == pytest.approx(
                     [s for _, s in expected], abs=1e-5
@@ -133,10 +161,9 @@ async def test_the_in_memory_matrix_answers_like_brute_force(indexed: Indexed) -
                     assert float(vectors[face] @ query) == pytest.approx(match.similarity, abs=1e-5)
                 checked += len(expected)
     assert checked > 500
-    async with indexed.pool.acquire() as conn:
-        assert await load_session_faces(conn, "no-such-session", MODEL) is None
-        empty = await load_session_faces(conn, session, "another-pack")
-    assert empty is not None and empty.photo_ids == []
+    assert await _load(indexed.pool, "no-such-session") is None
+    empty = await _load(indexed.pool, session, "another-pack")
+    assert empty is not None and empty.faces == 0
 
 
 async def test_both_paths_lend_the_best_sure_matches_faces(indexed: Indexed) -> None:
@@ -145,10 +172,8 @@ async def test_both_paths_lend_the_best_sure_matches_faces(indexed: Indexed) -> 
     rng = np.random.default_rng(4)
     lent = 0
     for session, (vectors, photo_of) in indexed.sessions.items():
-        async with indexed.pool.acquire() as conn:
-            faces = await load_session_faces(conn, session, MODEL)
-        assert faces is not None
-        matrix = SessionMatrix.build(faces)
+        matrix = await _load(indexed.pool, session)
+        assert matrix is not None
         for query in queries(rng, vectors, 4):
             for lending in (Lending(0.0, 3), Lending(0.5, 3)):
                 expected = brute_force(vectors, photo_of, query, -1.0, 50)
@@ -158,7 +183,8 @@ async def test_both_paths_lend_the_best_sure_matches_faces(indexed: Indexed) -> 
                         conn, session_id=session, model_id=MODEL, embedding=query,
                         threshold=-1.0, limit=50, lending=lending,
                     )  # fmt: skip
-                for got in (sql, matrix.search(query, -1.0, 50, lending)):
+                memory = await _from_memory(indexed.pool, session, matrix, query, -1.0, 50, lending)
+                for got in (sql, memory):
                     assert [m.photo_id for m in got if m.embedding is not None] == lenders
                     for match in got:
                         if match.embedding is not None:
@@ -232,21 +258,29 @@ async def test_matrices_serve_only_the_current_version_of_big_sessions(indexed: 
 
 
 async def test_matrices_keep_within_their_memory_budget(indexed: Indexed) -> None:
-    _, middle, big = indexed.sessions
-    # 1 MiB holds the 450-face session (~2 kB a face) or the 300-face one, not both.
+    # 1 MiB holds a 1,100-face session (524 B a face) or a 1,300-face one, not both.
+    rng = np.random.default_rng(9)
+    tag = uuid.uuid4().hex[:8]
+    middle, big = f"budget-{tag}-1100", f"budget-{tag}-1300"
+    await _insert_session(indexed.pool, rng, middle, 1100)
+    await _insert_session(indexed.pool, rng, big, 1300)
     settings = SearchSettings(matrix_min_faces=1, matrix_memory_mb=1, matrix_refresh_s=0.01)
-    async with _running(indexed, settings) as matrices:
-        versions = await _versions(indexed, middle, big)
-        assert await matrices.current(middle, MODEL, versions[middle]) is None
-        await _settle(matrices)
-        assert await matrices.current(middle, MODEL, versions[middle]) is not None
-        await asyncio.sleep(0.05)  # past the refresh interval
-        assert await matrices.current(big, MODEL, versions[big]) is None
-        await _settle(matrices)
-        # The newer one stays; the least recently used one made room.
-        assert await matrices.current(big, MODEL, versions[big]) is not None
-        assert matrices.held_bytes <= matrices.budget
-        assert matrices.held_sessions == [(big, MODEL)]
+    try:
+        async with _running(indexed, settings) as matrices:
+            versions = await _versions(indexed, middle, big)
+            assert await matrices.current(middle, MODEL, versions[middle]) is None
+            await _settle(matrices)
+            assert await matrices.current(middle, MODEL, versions[middle]) is not None
+            await asyncio.sleep(0.05)  # past the refresh interval
+            assert await matrices.current(big, MODEL, versions[big]) is None
+            await _settle(matrices)
+            # The newer one stays; the least recently used one made room.
+            assert await matrices.current(big, MODEL, versions[big]) is not None
+            assert matrices.held_bytes <= matrices.budget
+            assert matrices.held_sessions == [(big, MODEL)]
+    finally:
+        async with indexed.pool.acquire() as conn:
+            await conn.execute("DELETE FROM sessions WHERE session_id = ANY($1)", [middle, big])
 
 
 def _uploaded(session: str, photo: str) -> PhotoUploaded:
@@ -292,7 +326,7 @@ async def test_a_held_matrix_applies_every_change_and_stays_exact(stack: Setting
                 photo_of = [p for p, v in current.items() for _ in range(len(v))]
                 for query in queries(rng, vectors, 3):
                     expected = brute_force(vectors, photo_of, query, 0.3, 1000)
-                    got = matrix.search(query, 0.3, 1000)
+                    got = await _from_memory(pool, session, matrix, query, 0.3, 1000)
                     assert [m.photo_id for m in got] == [p for p, _ in expected], step
                     assert [m.similarity for m in got] == pytest.approx(
                         [s for _, s in expected], abs=1e-5

@@ -235,7 +235,6 @@ class FakePhotoDb:
         return SessionFaces(
             SessionVersion(changed, 0, changed),
             [row.photo_id for row, _ in faces],
-            [list(face.bbox) for _, face in faces],
             [Vector(face.embedding) for _, face in faces],
         )
 
@@ -247,7 +246,10 @@ class FakePhotoDb:
         if self.matches:
             return list(self.matches)
         best: dict[str, tuple[float, PhotoRecord, Face]] = {}
+        candidates = query.get("photo_ids")
         for row, face in self._session_faces(query["session_id"], query["model_id"]):
+            if candidates is not None and row.photo_id not in candidates:
+                continue
             similarity = float(face.embedding @ query["embedding"])
             kept = best.get(row.photo_id)
             if similarity >= query["threshold"] and (kept is None or similarity > kept[0]):
@@ -273,13 +275,6 @@ class FakePhotoDb:
             row.object_key, thumbnail_key=row.thumbnail_key, preview_key=row.preview_key
         )
 
-    async def photo_objects(
-        self, conn: Any, session_id: str, photo_ids: list[str]
-    ) -> dict[str, PhotoObjects]:
-        self._check()
-        rows = {p: self.rows[p] for p in photo_ids if p in self.rows}
-        return {p: self._objects(r) for p, r in rows.items() if r.session_id == session_id}
-
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Put these methods in place of libs/common/db's functions for this test."""
         for name in (
@@ -289,7 +284,6 @@ class FakePhotoDb:
             monkeypatch.setattr(photos, name, getattr(self, name))
         monkeypatch.setattr(faces_db, "session_version", self.session_version)
         monkeypatch.setattr(faces_db, "search_session", self.search_session)
-        monkeypatch.setattr(faces_db, "photo_objects", self.photo_objects)
         self.last_query: dict[str, Any] = {}
         self.queries: list[dict[str, Any]] = []
 

@@ -5,11 +5,13 @@ model_id) and every one is compared with the selfie, so no approximate index can
 (the pgvector README warns that an ANN index filtered by a selective WHERE can return fewer
 rows). Only faces made by the same model pack are compared. Each photo keeps its best face;
 for query expansion the best matches also bring that face's embedding (`Lending`).
-Huge sessions are also read whole (`load_session_faces`) for the search API's in-memory path.
+Huge sessions are also read whole (`load_session_faces`) for the search API's in-memory path,
+whose scan names candidate photos that the same query then compares exactly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -54,11 +56,16 @@ class PhotoMatch:
     embedding: npt.NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
 
 
-SEARCH_SQL = """
+#: The exact query: each photo's best face at distance <= $4, best first, $5 photos. Its
+#: variants: restricted to the candidate photos $6 (an in-memory matrix named them; read by
+#: primary key), and with lenders (query expansion: the first rows at distance <= the last
+#: parameter, up to the one before, also carry their face's embedding, looked up by primary key
+#: for those rows only, so the lenders cost no query of their own).
+_SEARCH = """
 WITH best AS (
     SELECT DISTINCT ON (photo_id) photo_id, face_index, bbox, embedding <=> $1 AS distance
     FROM face_embeddings
-    WHERE session_id = $2 AND model_id = $3 AND (embedding <=> $1) <= $4
+    WHERE {candidates} session_id = $2 AND model_id = $3 AND (embedding <=> $1) <= $4
     ORDER BY photo_id, distance
 ), top AS (
     SELECT * FROM best ORDER BY distance, photo_id LIMIT $5
@@ -68,29 +75,28 @@ SELECT t.photo_id, t.face_index, t.bbox, t.distance, 1 - t.distance AS similarit
 FROM top t JOIN photos p USING (photo_id)
 ORDER BY t.distance, t.photo_id
 """
+_LENDING = """
+WITH found AS ({search}), ranked AS (
+    SELECT *, row_number() OVER (ORDER BY distance, photo_id) AS rank FROM found
+)
+SELECT r.*,
+       CASE WHEN r.rank <= ${faces} AND r.distance <= ${distance} THEN
+           (SELECT f.embedding FROM face_embeddings f
+            WHERE f.photo_id = r.photo_id AND f.face_index = r.face_index)
+       END AS lent
+FROM ranked r
+ORDER BY r.rank
+"""
+SEARCH_SQL = _SEARCH.format(candidates="")
+CANDIDATES_SEARCH_SQL = _SEARCH.format(candidates="photo_id = ANY($6::text[]) AND")
+LENDING_SEARCH_SQL = _LENDING.format(search=SEARCH_SQL, faces=6, distance=7)
+CANDIDATES_LENDING_SEARCH_SQL = _LENDING.format(search=CANDIDATES_SEARCH_SQL, faces=7, distance=8)
 
 _OBJECT_COLUMNS = ("object_key", "object_bucket", "thumbnail_key", "preview_key", "width", "height")
 
 
 def _objects(row: asyncpg.Record) -> PhotoObjects:
     return PhotoObjects(**{name: row[name] for name in _OBJECT_COLUMNS})
-
-
-#: SEARCH_SQL whose first $6 rows at distance <= $7 (the lenders) also carry their face's
-#: embedding, looked up by primary key for those rows only: query expansion's lenders cost no
-#: query of their own.
-LENDING_SEARCH_SQL = f"""
-WITH found AS ({SEARCH_SQL}), ranked AS (
-    SELECT *, row_number() OVER (ORDER BY distance, photo_id) AS rank FROM found
-)
-SELECT r.*,
-       CASE WHEN r.rank <= $6 AND r.distance <= $7 THEN
-           (SELECT f.embedding FROM face_embeddings f
-            WHERE f.photo_id = r.photo_id AND f.face_index = r.face_index)
-       END AS lent
-FROM ranked r
-ORDER BY r.rank
-"""  # noqa: S608 - built from constants only
 
 
 async def search_session(
@@ -102,14 +108,23 @@ async def search_session(
     threshold: float,
     limit: int,
     lending: Lending | None = None,
+    photo_ids: list[str] | None = None,
 ) -> list[PhotoMatch]:
     """Photos of the session with a face at cosine similarity >= threshold, best first; with
-    `lending`, the lenders' matches carry their face's embedding."""
-    args = (embedding, session_id, model_id, 1.0 - threshold, limit)
-    if lending is None:
-        rows = await conn.fetch(SEARCH_SQL, *args)
-    else:
-        rows = await conn.fetch(LENDING_SEARCH_SQL, *args, lending.faces, 1.0 - lending.threshold)
+    `lending`, the lenders' matches carry their face's embedding; with `photo_ids`, only
+    those photos are compared (candidates that hold every match)."""
+    args: tuple[Any, ...] = (embedding, session_id, model_id, 1.0 - threshold, limit)
+    if photo_ids is not None:
+        args += (photo_ids,)
+    if lending is not None:
+        args += (lending.faces, 1.0 - lending.threshold)
+    sql = {
+        (False, False): SEARCH_SQL,
+        (True, False): CANDIDATES_SEARCH_SQL,
+        (False, True): LENDING_SEARCH_SQL,
+        (True, True): CANDIDATES_LENDING_SEARCH_SQL,
+    }[photo_ids is not None, lending is not None]
+    rows = await conn.fetch(sql, *args)
     return [
         PhotoMatch(
             photo_id=row["photo_id"],
@@ -142,23 +157,6 @@ async def session_version(conn: Connection, session_id: str) -> SessionVersion |
     return SessionVersion(**dict(row)) if row is not None else None
 
 
-async def photo_objects(
-    conn: Connection, session_id: str, photo_ids: list[str]
-) -> dict[str, PhotoObjects]:
-    """Where the original and renditions of each of these photos of the session are (by
-    primary key); a photo no longer in the session (erased, or since uploaded into another)
-    is left out."""
-    rows = await conn.fetch(
-        """
-        SELECT photo_id, object_key, object_bucket, thumbnail_key, preview_key, width, height
-        FROM photos WHERE photo_id = ANY($1::text[]) AND session_id = $2
-        """,
-        photo_ids,
-        session_id,
-    )
-    return {row["photo_id"]: _objects(row) for row in rows}
-
-
 async def count_session_faces(conn: Connection, session_id: str, model_id: str) -> int:
     """How many faces of the session one model pack made (from the B-tree)."""
     count: int = await conn.fetchval(
@@ -171,38 +169,40 @@ async def count_session_faces(conn: Connection, session_id: str, model_id: str) 
 
 @dataclass(frozen=True)
 class SessionFaces:
-    """Faces of a session made by one model pack, as of `version` (one snapshot): every face,
-    or (FaceChanges) those of the photos changed after a change number."""
+    """Faces of a session made by one model pack, as of `version` (one snapshot): every face
+    (in chunks), or (FaceChanges) those of the photos changed after a change number."""
 
     version: SessionVersion
     photo_ids: list[str]
-    bboxes: list[list[float]]
     embeddings: list[Vector]  # decoded to numpy by the caller, off the event loop
 
 
 async def load_session_faces(
-    conn: Connection, session_id: str, model_id: str, *, chunk_rows: int = 4096
-) -> SessionFaces | None:
-    """The session's faces and its `changed_at`, read in one snapshot (so they agree), in
-    chunks of `chunk_rows` so the event loop is never held for the whole session.
-    None: no such session."""
+    conn: Connection,
+    session_id: str,
+    model_id: str,
+    consume: Callable[[SessionFaces], Awaitable[None]],
+    *,
+    chunk_rows: int = 4096,
+) -> SessionVersion | None:
+    """The session's faces, handed to `consume` `chunk_rows` at a time, and the version they
+    are as of, read in one snapshot (so they agree); a chunk at a time, so neither the event
+    loop nor the memory holds the whole session. None: no such session."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         version = await session_version(conn, session_id)
         if version is None:
             return None
-        faces = SessionFaces(version, [], [], [])
-        cursor: Any = conn.cursor(
-            "SELECT photo_id, bbox, embedding FROM face_embeddings "
+        cursor = await conn.cursor(
+            "SELECT photo_id, embedding FROM face_embeddings "
             "WHERE session_id = $1 AND model_id = $2",
             session_id,
             model_id,
-            prefetch=chunk_rows,
         )
-        async for row in cursor:
-            faces.photo_ids.append(row["photo_id"])
-            faces.bboxes.append(row["bbox"])
-            faces.embeddings.append(row["embedding"])
-        return faces
+        while rows := await cursor.fetch(chunk_rows):
+            await consume(
+                SessionFaces(version, [r["photo_id"] for r in rows], [r["embedding"] for r in rows])
+            )
+        return version
 
 
 @dataclass(frozen=True)
@@ -234,15 +234,14 @@ async def load_face_changes(
             session_id, since,
         )  # fmt: skip
         photos = [row["photo_id"] for row in rows]
-        faces = SessionFaces(version, [], [], [])
+        faces = SessionFaces(version, [], [])
         if photos:
             found = await conn.fetch(
-                "SELECT photo_id, bbox, embedding FROM face_embeddings "
+                "SELECT photo_id, embedding FROM face_embeddings "
                 "WHERE session_id = $1 AND model_id = $2 AND photo_id = ANY($3::text[])",
                 session_id, model_id, photos,
             )  # fmt: skip
             for row in found:
                 faces.photo_ids.append(row["photo_id"])
-                faces.bboxes.append(row["bbox"])
                 faces.embeddings.append(row["embedding"])
         return FaceChanges(since, photos, faces)

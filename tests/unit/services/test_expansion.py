@@ -16,10 +16,10 @@ from libs.common.db.faces import Lending, PhotoMatch, PhotoObjects
 from libs.common.settings import SearchSettings, Settings
 from services.search_api import session_query
 from services.search_api.expansion import lending_for, merged, refined_query
-from services.search_api.matrices import SessionMatrix
+from services.search_api.matrix import SessionMatrix
 from services.search_api.search import SearchRequest, run_search
 from tests.support.fakes import FakePhotoDb, fake_runtime, plain_jpeg, unit_face
-from tests.support.vectors import FacesAround
+from tests.support.vectors import DIM, FacesAround
 
 Vector = np.ndarray[Any, Any]
 SELFIE: Vector = unit_face(1).embedding  # what FakeEngine.selfie embeds, for any selfie
@@ -89,13 +89,13 @@ class QueryPath:
 
     async def current(self, session_id: str, model_id: str, version: Any) -> Any:
         """session_matrices' stand-in: the session is held, as of now."""
-        matrix = SessionMatrix.build(self.db.session_faces(session_id, model_id))
+        matrix = SessionMatrix.build(self.db.session_faces(session_id, model_id), DIM)
 
-        def search(query: Vector, *args: Any) -> Any:
+        def candidates(query: Vector, *args: Any) -> Any:
             self._matrix_passes.append(query)
-            return matrix.search(query, *args)
+            return matrix.candidates(query, *args)
 
-        return SimpleNamespace(search=search)
+        return SimpleNamespace(candidates=candidates)
 
     @property
     def passes(self) -> list[Vector]:
