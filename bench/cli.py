@@ -33,7 +33,7 @@ app = typer.Typer(
 )
 SUITES = (
     "accuracy", "calibration", "multi-selfie", "ep", "pipeline", "load", "scale", "peer", "crowd",
-    "renditions", "vectors",
+    "renditions", "vectors", "marathon",
 )  # fmt: skip
 
 Dataset = Annotated[
@@ -93,6 +93,30 @@ def vectors(
         typer.echo(f"saved {report.save('vectors', result)}", err=True)
 
 
+_MARATHON = (
+    "one huge session searched by the search API's own parts while photos are indexed into "
+    "it, in a private schema of the configured PostgreSQL (dropped afterwards)."
+)
+
+
+@app.command("marathon", help=_doc("marathon", _MARATHON))
+def marathon(
+    faces: Annotated[int, typer.Option(help="Faces of the session.")] = 1_000_000,
+    rate: Annotated[float, typer.Option(help="Photos indexed per second meanwhile.")] = 5.0,
+    seconds: Annotated[float, typer.Option(help="How long to search while indexing.")] = 60.0,
+    save: Save = True,
+) -> None:
+    from bench.marathon import Plan, run
+
+    settings = _settings()
+    plan = Plan(faces=faces, photos_per_s=rate, seconds=seconds)
+    result = asyncio.run(run(settings, plan, progress=lambda line: typer.echo(line, err=True)))
+    result["bench"] = {"stack": "configured"}  # the PostgreSQL of the settings
+    typer.echo(json.dumps(result, indent=2))
+    if save:
+        typer.echo(f"saved {report.save('marathon', result)}", err=True)
+
+
 def _run(
     suites: set[str],
     *,
@@ -105,6 +129,7 @@ def _run(
     sizes: Sizes | None = None,
 ) -> None:
     from bench.harness import open_bench
+    from bench.marathon import Plan as MarathonPlan
     from bench.suites import Sizes, run_all
 
     sizes = sizes or Sizes()
@@ -113,6 +138,7 @@ def _run(
             draws=2, variants=(), pipeline_photos=24, scale_photos=24, load_photos=8,
             load_selfies=600, phone_selfies=10, uncached_s=5, cached_s=3, rate_limit_check=False,
             ep_draws=2, multi_selfie_draws=1, rendition_photos=1,
+            marathon_plan=MarathonPlan(faces=100_000, seconds=10),
         )  # fmt: skip
     with open_bench(configured=configured, keep=keep) as bench:
         outcome = run_all(

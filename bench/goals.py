@@ -189,6 +189,8 @@ GOALS: tuple[Goal, ...] = (
             Limit("searchable_s", "<=", 2, "new photo searchable", "s"),
             Limit("process_gb", "<=", 1.2, "memory per search process", "GB"),
         ),
+        "marathon",
+        readings.p3m,
     ),
     Goal(
         "P4",

@@ -7,7 +7,7 @@ variants each on a `search-api` server of their own beside it), the multi-selfie
 one `all` server (started once, SEARCH_MIN_THRESHOLD lowered to the sweep's floor; P1's raw engine
 runs while that server is idle). P4 needs the embedder consumer group to itself, so the `all`
 server (which has an embedder) is stopped first. P5 reuses A1's figures of this run for our
-side. A2 (crowd) needs no server. P3 comes last (it loads 1M rows).
+side. A2 (crowd) needs no server. P3 and P3m come last (each loads 1M rows).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from bench import (
     ep_draws,
     event_photos,
     load,
+    marathon,
     multi_selfie,
     peer,
     pipeline,
@@ -63,6 +64,7 @@ class Sizes:
     rate_limit_check: bool = True
     peer_timeout_s: float = 1200
     rendition_photos: int = 6  # per camera size, after a warm-up
+    marathon_plan: marathon.Plan = field(default_factory=marathon.Plan)  # ~3 min
     vector_plan: vectors.Plan = field(
         default_factory=lambda: vectors.Plan(
             sessions=1000, faces_per_session=900, big_session_faces=100_000, queries=100
@@ -92,7 +94,7 @@ def run_all(
     folder: Path = report.BENCH_DIR,
 ) -> Outcome:
     """Run the chosen suites (accuracy, calibration, multi-selfie, ep, pipeline, load, scale,
-    peer, crowd, renditions, vectors) in order."""
+    peer, crowd, renditions, vectors, marathon) in order."""
     outcome = Outcome()
     have_lfw = data.lfw_available(dataset)
 
@@ -174,6 +176,10 @@ def run_all(
     if "vectors" in suites:
         progress("P3: vectors")
         done("vectors", asyncio.run(vectors.run(bench.settings, sizes.vector_plan, progress)))
+    if "marathon" in suites:
+        progress("P3m: one 1M-face session while indexing")
+        plan = sizes.marathon_plan
+        done("marathon", asyncio.run(marathon.run(bench.settings, plan, progress)))
     return outcome
 
 

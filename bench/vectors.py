@@ -48,20 +48,20 @@ class Plan:
     seed: int = 7
 
 
-def _normalise(x: Matrix) -> Matrix:
+def normalise(x: Matrix) -> Matrix:
     return np.asarray(x / np.linalg.norm(x, axis=-1, keepdims=True), np.float32)
 
 
 def session_vectors(rng: np.random.Generator, faces: int) -> Matrix:
     """Faces of one session: about one identity per 8 faces, noise giving same-person cosine
     similarities around 0.5-0.7 and strangers around 0."""
-    identities = _normalise(rng.standard_normal((max(1, faces // 8), DIM), dtype=np.float32))
+    identities = normalise(rng.standard_normal((max(1, faces // 8), DIM), dtype=np.float32))
     picks = rng.integers(0, len(identities), size=faces)
     noise = rng.standard_normal((faces, DIM), dtype=np.float32) * np.float32(0.045)
-    return _normalise(identities[picks] + noise)
+    return normalise(identities[picks] + noise)
 
 
-async def _connect(settings: Settings) -> asyncpg.Connection:
+async def connect(settings: Settings) -> asyncpg.Connection:
     pg = settings.postgres
     conn = await asyncpg.connect(
         host=pg.host, port=pg.port, user=pg.user,
@@ -71,7 +71,7 @@ async def _connect(settings: Settings) -> asyncpg.Connection:
     return conn
 
 
-async def _create_schema(conn: asyncpg.Connection) -> None:
+async def create_schema(conn: asyncpg.Connection) -> None:
     await conn.execute("DROP SCHEMA IF EXISTS facepass_bench CASCADE; CREATE SCHEMA facepass_bench")
     await conn.execute("SET search_path TO facepass_bench, public")
     for _, up, _ in migration_templates():
@@ -119,7 +119,7 @@ def brute_force(vectors: Matrix, query: Matrix, threshold: float, limit: int) ->
     return [str(photo) for photo, _ in ranked]
 
 
-def _percentiles(values: list[float]) -> dict[str, float]:
+def percentiles(values: list[float]) -> dict[str, float]:
     arr = np.asarray(values) * 1000
     return {
         "p50_ms": round(float(np.percentile(arr, 50)), 2),
@@ -169,7 +169,7 @@ async def _measure(
         session_id = names[q % len(names)]
         vectors = sessions[session_id]
         # A selfie of someone present: one of their faces plus fresh noise.
-        selfie = _normalise(
+        selfie = normalise(
             vectors[rng.integers(len(vectors))]
             + rng.standard_normal(DIM, dtype=np.float32) * np.float32(0.045)
         )
@@ -181,7 +181,7 @@ async def _measure(
         found += len(set(truth) & set(photo_ids))
     return {
         "queries": queries,
-        **_percentiles(timings),
+        **percentiles(timings),
         "recall": round(found / expected, 6) if expected else None,
         "results_per_query": round(expected / queries, 1),
     }
@@ -202,9 +202,9 @@ async def _inline(fn: Callable[..., Any], *args: Any) -> Any:
 
 async def run(settings: Settings, plan: Plan, progress: Callable[[str], None]) -> dict[str, Any]:
     rng = np.random.default_rng(plan.seed)
-    conn = await _connect(settings)
+    conn = await connect(settings)
     try:
-        await _create_schema(conn)
+        await create_schema(conn)
         start = time.perf_counter()
         small: dict[str, Matrix] = {}
         for i in range(plan.sessions):
@@ -247,13 +247,13 @@ async def run(settings: Settings, plan: Plan, progress: Callable[[str], None]) -
                 "load_seconds": round(matrix_load_s, 2),
                 "megabytes": round(matrix.nbytes / 1e6, 1),
             },
-            "query_plan_small_session": [_scan_line(r[0]) for r in plan_small if "Scan" in r[0]],
-            "query_plan_big_session": [_scan_line(r[0]) for r in plan_big if "Scan" in r[0]],
+            "query_plan_small_session": [scan_line(r[0]) for r in plan_small if "Scan" in r[0]],
+            "query_plan_big_session": [scan_line(r[0]) for r in plan_big if "Scan" in r[0]],
         }
     finally:
         await conn.execute("DROP SCHEMA IF EXISTS facepass_bench CASCADE")
         await conn.close()
 
 
-def _scan_line(line: str) -> str:
+def scan_line(line: str) -> str:
     return line.strip().split("(")[0].strip()[:120]

@@ -63,6 +63,8 @@ _EXTENSION = "search_api.session_matrices"
 _MAX_CHANGE_SHARE = 0.2
 #: Dropped rows past this share of a matrix's rows queue a load, which compacts them away.
 _COMPACT_SHARE = 0.25
+#: A load makes room for this many times the faces it reads.
+_ROOM = 1.25
 
 
 class SessionMatrices:
@@ -166,8 +168,11 @@ class SessionMatrices:
                 self._drop(key)
                 self._remember_verdict(key, version)
                 return "small" if count < self.min_faces else "too_big"
+            # Room for a quarter more: photos still coming are appended without a copy (room
+            # not yet written costs no resident memory).
+            room = int(count * _ROOM) + 1024
             matrix = await load_matrix(
-                conn, session_id, model_id, self.dimension, self._run_cpu, count
+                conn, session_id, model_id, self.dimension, self._run_cpu, room
             )
         if matrix is None or not matrix.count:
             self._drop(key)

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from libs.common.db.faces import FaceChanges, SessionFaces, SessionVersion
-from services.search_api.quantized import QuantizedRows, quantize, scores
+from services.search_api.quantized import QuantizedRows, quantize, reaching
 
 #: Buffers grow to this many times the rows they must hold (a 1M-face session grows by a
 #: quarter, not by double: the growth is copied, and untouched room costs no resident memory).
@@ -124,17 +124,19 @@ class SessionMatrix:
         """The photos the exact query at `threshold` and `limit` may return, a superset of
         them: each photo with a face whose similarity can reach the threshold, less those
         that `limit` photos surely better leave out."""
-        found = scores(self.rows, self.count, embedding)
-        upper, lower = found.approx + found.bound, found.approx - found.bound
-        hits = np.flatnonzero((upper >= threshold) & self.alive)
+        found = reaching(self.rows, self.count, embedding, threshold)
+        alive = self.alive[found.index]
+        hits = found.index[alive]
         if len(hits) == 0:
             return []
+        upper = (found.approx + found.bound)[alive]
+        lower = (found.approx - found.bound)[alive]
         photo_of = self.face_photo[hits]
         photos, inverse = np.unique(photo_of, return_inverse=True)
         best_upper = np.full(len(photos), -np.inf)
         best_lower = np.full(len(photos), -np.inf)
-        np.maximum.at(best_upper, inverse, upper[hits])
-        np.maximum.at(best_lower, inverse, lower[hits])
+        np.maximum.at(best_upper, inverse, upper)
+        np.maximum.at(best_lower, inverse, lower)
         sure = np.sort(best_lower[best_lower >= threshold])[::-1]
         if len(sure) >= limit > 0:
             # `limit` photos score at least sure[limit - 1]: one that cannot reach it is out

@@ -53,24 +53,36 @@ def quantize(vectors: npt.NDArray[np.float32]) -> QuantizedRows:
 
 @dataclass(frozen=True)
 class Scores:
-    """Each row's approximate similarity to a query and how far its true one can be."""
+    """Rows that may reach a threshold: their index, approximate similarity to the query, and
+    how far their true similarity can be from it."""
 
+    index: npt.NDArray[np.intp]
     approx: npt.NDArray[np.float64]
     bound: npt.NDArray[np.float64]
 
 
-def scores(rows: QuantizedRows, count: int, query: npt.NDArray[np.float32]) -> Scores:
-    """The first `count` rows' similarities to `query` (any length; normalised here), each with
-    its error bound. The scan runs on all cores, outside the GIL."""
+def reaching(
+    rows: QuantizedRows, count: int, query: npt.NDArray[np.float32], threshold: float
+) -> Scores:
+    """The first `count` rows whose true similarity to `query` (any length; normalised here)
+    can reach `threshold`: approx + bound >= threshold. The scan runs on all cores, outside
+    the GIL; the bound is then worked out only for rows that pass a looser test on the integer
+    sums alone (with the largest error and the scale that lets a row pass most easily)."""
     unit = np.asarray(query, np.float32) / np.float32(np.linalg.norm(query))
     q = quantize(unit)
     if count == 0:
-        empty = np.empty(0, np.float64)
-        return Scores(empty, empty)
+        return Scores(np.empty(0, np.intp), np.empty(0, np.float64), np.empty(0, np.float64))
     dots = np.asarray(
         simsimd.cdist(q.codes, rows.codes[:count], metric="dot", threads=0), np.float64
     )[0]
-    errors = rows.errors[:count].astype(np.float64)
-    approx = dots * (float(q.scales[0]) * rows.scales[:count].astype(np.float64))
-    bound = errors + float(q.errors[0]) * (1.0 + errors) + SLACK
-    return Scores(approx, bound)
+    q_scale, q_error = float(q.scales[0]), float(q.errors[0])
+    scales = rows.scales[:count]
+    widest = float(rows.errors[:count].max()) * (1.0 + q_error) + q_error + SLACK
+    need = threshold - widest - 1e-9  # approx must reach this for any row to pass
+    easiest = float(scales.max()) if need > 0 else float(scales.min())
+    index = np.flatnonzero(dots >= need / (q_scale * easiest))
+    errors = rows.errors[index].astype(np.float64)
+    approx = dots[index] * (q_scale * scales[index].astype(np.float64))
+    bound = errors * (1.0 + q_error) + q_error + SLACK
+    keep = approx + bound >= threshold
+    return Scores(index[keep], approx[keep], bound[keep])

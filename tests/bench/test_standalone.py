@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bench import data, goals, markdown, peer, pipeline, plots, report, vectors
+from bench import data, goals, marathon, markdown, peer, pipeline, plots, report, vectors
 from bench.harness import Bench
 from tests.bench.conftest import LFW, TINY, needs_lfw
 from tests.support.data import REPO
@@ -24,6 +24,18 @@ def test_vector_scale(bench: Bench, collected: dict[str, Any]) -> None:
     assert result["big_session_memory"]["recall"] == 1.0
     assert result["big_session_memory"]["megabytes"] > 0
     collected["vectors"] = result
+
+
+def test_marathon(bench: Bench, collected: dict[str, Any]) -> None:
+    """P3m's suite on a small session: searched while indexed into, every answer exact."""
+    plan = marathon.Plan(faces=4000, photos_per_s=5, seconds=3)
+    result = asyncio.run(marathon.run(bench.settings, plan, progress=print))
+    run = result["while_indexing"]
+    assert run["queries"] > 10 and run["exact"] == 1 and run["recall"] == 1.0
+    assert run["photos_written"] >= 10
+    assert result["searchable_after"]["photos"] >= 5
+    assert result["matrix"]["megabytes"] > 0
+    collected["marathon"] = result
 
 
 @pytest.mark.slow  # three embedder starts and a ~17 s rebalance on tansu: ~50 s
@@ -74,7 +86,7 @@ def test_report_from_smoke_results(collected: dict[str, Any], tmp_path: Path) ->
         assert report.headline(suite, result) != ""
     # Each suite that ran has its section (the P4 smoke is slow: it runs only with -m slow).
     sections = {
-        "vectors": "## P3", "scale": "## P4", "pipeline": "## P1",
+        "vectors": "## P3", "marathon": "## P3m", "scale": "## P4", "pipeline": "## P1",
         "calibration": "## A1 over many draws", "multi-selfie": "## Several selfies",
     }  # fmt: skip
     for suite, heading in sections.items():

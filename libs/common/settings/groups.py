@@ -239,15 +239,16 @@ class SearchSettings(_Group):
     matrix_min_faces: int = Field(
         default=20_000,
         ge=0,
-        description="Sessions with this many faces or more are searched in memory (an exact "
-        "matrix product) instead of by an SQL scan; 0 = always SQL.",
+        description="Sessions with this many faces or more are searched in memory (an int8 "
+        "scan names the candidate photos, the exact SQL compares only their faces) instead of "
+        "by an SQL scan of all; 0 = always SQL.",
     )
     matrix_memory_mb: int = Field(
         default=1024,
         ge=0,
-        description="Memory per search process for in-memory sessions (~2 kB per face); the "
-        "least recently searched session is dropped first. A load briefly needs about twice "
-        "the session's size.",
+        description="Memory per search process for in-memory sessions (524 B per 512-d face); "
+        "the least recently searched session is dropped first. A load reads the session "
+        "chunk by chunk (never whole in float32).",
     )
     matrix_refresh_s: float = Field(
         default=10.0,

@@ -13,7 +13,7 @@ from pgvector import Vector
 
 from libs.common.db.faces import FaceChanges, SessionFaces, SessionVersion
 from services.search_api.matrix import SessionMatrix
-from services.search_api.quantized import quantize, scores
+from services.search_api.quantized import quantize, reaching
 from tests.support.vectors import DIM, FacesAround, brute_force, event_vectors, normalise, queries
 
 VERSION = SessionVersion(datetime.now(UTC), 7, datetime.now(UTC))
@@ -36,13 +36,18 @@ def test_every_scan_score_is_within_its_bound_of_the_float32_similarity(kind: st
     }[kind]()
     rows = quantize(vectors)
     for query in [*queries(rng, vectors, 6), _spiky(rng, 1)[0]]:
-        found = scores(rows, len(vectors), query)
+        found = reaching(rows, len(vectors), query, -2.0)  # every row
+        assert (found.index == np.arange(len(vectors))).all()
         exact = vectors.astype(np.float64) @ query.astype(np.float64)
         slack = found.bound - np.abs(found.approx - exact)
         assert (slack >= 0).all()
+        # At a real threshold, exactly the rows whose bound lets them reach it.
+        above = reaching(rows, len(vectors), query, 0.3)
+        expected = np.flatnonzero(found.approx + found.bound >= 0.3)
+        np.testing.assert_array_equal(above.index, expected)
+        assert set(np.flatnonzero(exact >= 0.3)) <= set(above.index.tolist())
     if kind != "spiky":  # ... and tight enough to be useful on face-like vectors
-        assert found.bound[: len(vectors)].max() < 0.08  # (the last query was spiky)
-        tight = scores(rows, len(vectors), queries(rng, vectors, 1)[0])
+        tight = reaching(rows, len(vectors), queries(rng, vectors, 1)[0], -2.0)
         assert tight.bound.max() < 0.03
 
 
@@ -55,7 +60,7 @@ def test_the_int8_dot_products_are_summed_exactly() -> None:
     rows.codes[0] = 127
     rows.codes[1] = -127
     query = vectors[2]
-    found = scores(rows, 500, query)
+    found = reaching(rows, 500, query, -2.0)
     q = quantize(query[None])
     dots = rows.codes.astype(np.int64) @ q.codes[0].astype(np.int64)
     expected = dots * (float(q.scales[0]) * rows.scales.astype(np.float64))
