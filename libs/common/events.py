@@ -8,6 +8,7 @@ object reference, no HTTP upload needed (see docs/events.md).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from datetime import UTC, datetime
@@ -138,9 +139,30 @@ class PhotoFailed(_Event):
     source: SourceRecord
 
 
+def matched_event_id(subscription_id: str, photo_id: str) -> str:
+    """The id of the (subscription, photo) pair's event: the same on every publication of the
+    pair (a replay, a re-index), so a consumer drops the repeats by it."""
+    return hashlib.sha256(f"{subscription_id}\x00{photo_id}".encode()).hexdigest()[:32]
+
+
+class PhotoMatched(_Event):
+    """`facepass.photos.matched.v1` (key: subscription_id): a photo new to the session shows
+    the person of a live "notify me" subscription. Published at least once per pair, always
+    with the same `event_id` (`matched_event_id`): deliver each event id once."""
+
+    subscription_id: str = Field(max_length=64)
+    session_id: Identifier
+    photo_id: Identifier
+    similarity: float = Field(ge=-1.0, le=1.0)
+    bbox: BBox
+    model_id: str
+    matched_at: datetime = Field(default_factory=_now)
+
+
 #: Every event model and the file its JSON Schema is committed to, under schemas/.
 EVENT_SCHEMAS: dict[str, type[BaseModel]] = {
     "photos.uploaded.v1.schema.json": PhotoUploaded,
     "photos.indexed.v1.schema.json": PhotoIndexed,
     "photos.dlq.v1.schema.json": PhotoFailed,
+    "photos.matched.v1.schema.json": PhotoMatched,
 }

@@ -22,14 +22,15 @@ def topic_partitions(kafka: KafkaSettings) -> dict[str, int]:
     """Every FacePass topic and its partition count.
 
     The uploaded topic bounds how many embedders share the work (one partition is read by one
-    consumer of the group), so it gets KAFKA_PARTITIONS. The indexed and DLQ topics are read by
-    few consumers and keep per-photo order by key, so a few partitions are enough.
+    consumer of the group), so it gets KAFKA_PARTITIONS. The indexed, DLQ and matched topics are
+    read by few consumers and keep per-key order, so a few partitions are enough.
     """
     small = min(kafka.partitions, 3)
     return {
         kafka.topic_uploaded: kafka.partitions,
         kafka.topic_indexed: small,
         kafka.topic_dlq: small,
+        kafka.topic_matched: small,
     }
 
 

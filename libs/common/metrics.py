@@ -98,6 +98,15 @@ SESSION_MATRIX_UPDATES = Counter(
     "facepass_search_session_matrix_updates_total",
     "Changes of a huge session's faces applied to its in-memory matrix by a search (no load).",
 )
+SUBSCRIPTION_MATCHES = Counter(
+    "facepass_subscription_matches_total",
+    "Matched events published: a new photo of a subscription's person (repeats included).",
+)
+SUBSCRIPTIONS = Counter(
+    "facepass_subscriptions_total",
+    "Notify-me subscriptions made, deleted by their token, and expired.",
+    ["change"],
+)
 SESSION_MATRIX_BYTES = Gauge(
     "facepass_search_session_matrix_bytes",
     "Memory held by in-memory session matrices in this process (SEARCH_MATRIX_MEMORY_MB caps it).",

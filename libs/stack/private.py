@@ -127,6 +127,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         KAFKA_TOPIC_UPLOADED=kafka.topic_uploaded,
         KAFKA_TOPIC_INDEXED=kafka.topic_indexed,
         KAFKA_TOPIC_DLQ=kafka.topic_dlq,
+        KAFKA_TOPIC_MATCHED=kafka.topic_matched,
         KAFKA_CONSUMER_GROUP=kafka.consumer_group,
         FACEPASS_STATE_DIR=str(settings.stack.state_dir),
     )

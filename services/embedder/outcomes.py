@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from libs.common.db.photos import WriteResult
-from libs.common.events import PhotoFailed, PhotoIndexed, PhotoUploaded, RejectedFace, is_valid_id
+from libs.common.events import (
+    PhotoFailed,
+    PhotoIndexed,
+    PhotoMatched,
+    PhotoUploaded,
+    RejectedFace,
+    is_valid_id,
+)
 from libs.common.events import StageTimings as Timings
 from libs.common.face.results import PhotoFaces
 from libs.common.log import get_logger, log_context
@@ -18,6 +25,7 @@ from libs.common.metrics import (
     PHOTOS_INDEXED,
     PHOTOS_SKIPPED,
     STAGE_SECONDS,
+    SUBSCRIPTION_MATCHES,
 )
 from services.embedder.records import RawRecord
 from services.embedder.steps import PhotoFault
@@ -29,6 +37,7 @@ log = get_logger(__name__)
 class BatchOutcome:
     indexed: list[tuple[PhotoIndexed, str]] = field(default_factory=list)  # (event, request id)
     failed: list[tuple[PhotoFailed, str]] = field(default_factory=list)
+    matched: list[tuple[PhotoMatched, str]] = field(default_factory=list)
     skipped: int = 0
 
 
@@ -90,6 +99,17 @@ def add_indexed(outcome: BatchOutcome, indexed: PhotoIndexed, request_id: str) -
         request_id=request_id, photo_id=indexed.photo_id, session_id=indexed.session_id
     ):
         log.info("photo indexed", faces=indexed.faces_indexed, rejected=len(indexed.faces_rejected))
+
+
+def add_matched(outcome: BatchOutcome, matched: list[PhotoMatched], request_id: str) -> None:
+    """A written photo's matched events (never logged with anything of the subscription's
+    embedding; the ids only)."""
+    for event in matched:
+        outcome.matched.append((event, request_id))
+        SUBSCRIPTION_MATCHES.inc()
+    if matched:
+        with log_context(request_id=request_id, photo_id=matched[0].photo_id):
+            log.info("photo matched subscriptions", subscriptions=len(matched))
 
 
 def add_skipped(outcome: BatchOutcome, event: PhotoUploaded, why: WriteResult) -> None:

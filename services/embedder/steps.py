@@ -23,7 +23,7 @@ from libs.common import storage
 from libs.common.db import photos
 from libs.common.db.photos import Written
 from libs.common.db.renditions import PhotoRenditions
-from libs.common.events import ErrorKind, PhotoUploaded
+from libs.common.events import ErrorKind, PhotoMatched, PhotoUploaded
 from libs.common.face.engine import FaceEngine
 from libs.common.face.results import PhotoFaces
 from libs.common.imaging import (
@@ -39,6 +39,7 @@ from libs.common.renditions import Rendition, make_renditions
 from libs.common.runtime import Need
 from libs.common.settings import FaceSettings, RenditionSettings
 from libs.common.storage import ObjectNotFoundError, ObjectStore, StorageUnavailableError
+from services.embedder.matching import SubscriptionMatcher
 from services.embedder.records import RawRecord
 
 log = get_logger(__name__)
@@ -207,6 +208,17 @@ async def store_indexed(
     transient."""
     try:
         return await photos.record_indexed(pool, event, faces, model_id, renditions)
+    except _DB_TRANSIENT as exc:
+        raise TransientError(Need.DB, exc) from exc
+
+
+async def match_subscriptions(
+    matcher: SubscriptionMatcher, event: PhotoUploaded, faces: PhotoFaces, model_id: str
+) -> list[PhotoMatched]:
+    """The written photo's matched events (matching.py); a database that is down is transient
+    (the batch is retried: the write and the matching are both idempotent)."""
+    try:
+        return await matcher.matched(event.session_id, model_id, event.photo_id, faces)
     except _DB_TRANSIENT as exc:
         raise TransientError(Need.DB, exc) from exc
 

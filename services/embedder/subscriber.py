@@ -1,10 +1,10 @@
 """The Kafka side of the embedder: a batch subscriber in consumer group `facepass-embedder`.
 
 Thin on purpose: turn the consumed records into `RawRecord`s (records.py), let `EmbedderWorker`
-do the work, publish the indexed and DLQ events, return. The offset is committed only when the
-handler returns (AckPolicy.NACK_ON_ERROR): after the photos' rows are committed in PostgreSQL
-and their events are acknowledged by the broker. If a dependency is down the handler waits
-(growing back-off) and raises; FastStream then seeks the partitions back to the batch's first
+do the work, publish the indexed, matched and DLQ events, return. The offset is committed only
+when the handler returns (AckPolicy.NACK_ON_ERROR): after the photos' rows are committed in
+PostgreSQL and their events are acknowledged by the broker. If a dependency is down the handler
+waits (growing back-off) and raises; FastStream then seeks the partitions back to the batch's first
 record, so the same batch comes again and nothing is lost. Poison messages never raise: they go
 to the DLQ and the partition moves on.
 """
@@ -17,7 +17,7 @@ from typing import Any
 from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
 
-from libs.common.events import PhotoFailed, PhotoIndexed, PhotoUploaded
+from libs.common.events import PhotoFailed, PhotoIndexed, PhotoMatched, PhotoUploaded
 from libs.common.log import REQUEST_ID_HEADER, get_logger
 from libs.common.metrics import BATCH_SIZE, DLQ_MESSAGES, TRANSIENT_RETRIES
 from libs.common.runtime import Runtime
@@ -56,6 +56,15 @@ async def register_embedder(runtime: Runtime) -> None:
         title="photos.indexed:embedder",
         description="A photo's faces are searchable (key: photo_id).",
         schema=PhotoIndexed,
+    )
+    matched = broker.publisher(
+        kafka.topic_matched,
+        title="photos.matched:embedder",
+        description=(
+            "A photo new to the session shows the person of a live notify-me subscription "
+            "(key: subscription_id; event_id stable per subscription and photo: at least once)."
+        ),
+        schema=PhotoMatched,
     )
     dlq = broker.publisher(
         kafka.topic_dlq,
@@ -104,6 +113,14 @@ async def register_embedder(runtime: Runtime) -> None:
                 indexed.publish(
                     event.model_dump(mode="json"),
                     key=event.photo_id.encode(),
+                    headers={REQUEST_ID_HEADER: request_id},
+                )
+            )
+        for found, request_id in outcome.matched:
+            sends.append(
+                matched.publish(
+                    found.model_dump(mode="json"),
+                    key=found.subscription_id.encode(),
                     headers={REQUEST_ID_HEADER: request_id},
                 )
             )

@@ -2,9 +2,10 @@
 
 parse every record → fetch and decode the photos and put their thumbnails and previews in S3
 (concurrently; decoding and encoding in the CPU pool) → analyze them in one batched engine call
-(off the event loop) → store each photo in its own transaction, naming its renditions → the
-outcome: indexed events for the written photos, DLQ events for the poison ones (steps.py has
-the steps, outcomes.py the events).
+(off the event loop) → store each photo in its own transaction, naming its renditions → match
+it against the session's "notify me" subscriptions (matching.py) → the outcome: indexed and
+matched events for the written photos, DLQ events for the poison ones (steps.py has the
+steps, outcomes.py the events).
 
 Renditions go to S3 before the database names them, so an indexed photo always has its
 thumbnail: a crash in between leaves objects no row names yet, and the replay puts the same
@@ -32,10 +33,12 @@ from libs.common.runtime import Runtime
 from libs.common.storage import upload_digest
 from services.embedder import steps
 from services.embedder.faults import crash_point
+from services.embedder.matching import SubscriptionMatcher
 from services.embedder.outcomes import (
     BatchOutcome,
     add_failed,
     add_indexed,
+    add_matched,
     add_skipped,
     dlq_event,
     indexed_event,
@@ -57,6 +60,7 @@ class EmbedderWorker:
         self.runtime = runtime
         self.settings = runtime.settings
         self._download_slots = asyncio.Semaphore(self.settings.embedder.download_concurrency)
+        self._matcher = SubscriptionMatcher(runtime.pool)
 
     async def process_batch(self, records: Sequence[RawRecord]) -> BatchOutcome:
         outcome = BatchOutcome()
@@ -150,6 +154,8 @@ class EmbedderWorker:
             stage_ms = {**item.stage_ms, "db_ms": ms_since(start)}
             event = indexed_event(photo.event, faces, stage_ms, model_id)
             add_indexed(outcome, event, photo.request_id)
+            matched = await steps.match_subscriptions(self._matcher, photo.event, faces, model_id)
+            add_matched(outcome, matched, photo.request_id)
 
     async def _fail(
         self,

@@ -1,4 +1,5 @@
-"""Retention: a periodic job of the ingest service erases expired sessions.
+"""Retention: a periodic job of the ingest service erases expired sessions and deletes expired
+notify-me subscriptions.
 
 A session expires at its `expires_at`, or SESSION_RETENTION_DAYS after it was created. Erasure is
 the same as DELETE /api/v2/sessions/{id} (rows, vectors, S3 objects, tombstone), so it is safe
@@ -10,7 +11,9 @@ from __future__ import annotations
 import asyncio
 
 from libs.common.db import photos
+from libs.common.db import subscriptions as subscriptions_db
 from libs.common.log import get_logger
+from libs.common.metrics import SUBSCRIPTIONS
 from libs.common.runtime import Runtime
 from services.ingest.erasure import erase_session
 
@@ -32,10 +35,20 @@ async def erase_expired(runtime: Runtime) -> list[str]:
             erased.append(session_id)
 
 
+async def delete_expired_subscriptions(runtime: Runtime) -> int:
+    """Delete the notify-me subscriptions past their expiry (their kept embeddings with them)."""
+    deleted = await subscriptions_db.delete_expired_subscriptions(runtime.pool())
+    if deleted:
+        SUBSCRIPTIONS.labels(change="expired").inc(deleted)
+        log.info("subscriptions expired and deleted", subscriptions=deleted)
+    return deleted
+
+
 async def enforce_retention(runtime: Runtime) -> None:
     while True:
         try:
             await erase_expired(runtime)
+            await delete_expired_subscriptions(runtime)
         except Exception as exc:  # a dependency may be down: try again next round
             log.warning("retention job failed, will retry", error=type(exc).__name__)
         await asyncio.sleep(runtime.settings.app.retention_check_s)

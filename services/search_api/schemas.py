@@ -132,3 +132,61 @@ class SearchResponse(msgspec.Struct, frozen=True):
     took_ms: float
     query_expansion: QueryExpansion
     query_faces: list[QueryFace] = msgspec.field(default_factory=list)
+
+
+# --- "notify me": consented match subscriptions (subscriptions.py) -----------------------------
+
+
+@dataclass
+class SubscribeForm:
+    """multipart/form-data of POST /api/v2/subscriptions."""
+
+    session_id: ID
+    file: Annotated[
+        list[UploadFile],
+        Parameter(
+            min_items=1,
+            max_items=MAX_SELFIES,
+            description=f"1-{MAX_SELFIES} selfies of the same person; only their fused "
+            "embedding is kept, never the images",
+        ),
+    ]
+    consent: Annotated[
+        bool,
+        Parameter(
+            description="Must be true: the attendee agrees that their face's embedding is "
+            "kept until the subscription expires (SEARCH_SUBSCRIPTION_DAYS) or is deleted, "
+            "to match photos that arrive later"
+        ),
+    ]
+
+
+class SubscriptionCreated(msgspec.Struct, frozen=True):
+    subscription_id: str
+    token: Annotated[
+        str,
+        msgspec.Meta(
+            description="Shown once: it names the subscription in GET .../photos and "
+            "DELETE; FacePass keeps only its SHA-256. Give it to no one else."
+        ),
+    ]
+    session_id: str
+    consented_at: str
+    expires_at: str
+    photos_so_far: Annotated[
+        int,
+        msgspec.Meta(
+            description="Photos of the person already in the session (listed by GET "
+            ".../photos, never announced as new)."
+        ),
+    ]
+
+
+class SubscriptionPhotos(msgspec.Struct, frozen=True):
+    """Every photo matched so far, best first: those already in the session when the
+    subscription was made, and each new one announced since."""
+
+    subscription_id: str
+    session_id: str
+    expires_at: str
+    results: list[SearchResult]

@@ -54,7 +54,7 @@ def _query_face(prepared: PreparedSelfie) -> QueryFace:
     )
 
 
-async def _result(runtime: Runtime, match: PhotoMatch) -> SearchResult:
+async def signed_result(runtime: Runtime, match: PhotoMatch) -> SearchResult:
     """A match with its links signed."""
     store, search = runtime.objects(), runtime.settings.search
     objects = match.objects
@@ -115,7 +115,7 @@ async def run_search(
         embeddings = [p.result.face.embedding for p in prepared]
         matches, expansion = await selfies_matches(runtime, query, embeddings)
         mark = _stage("query", mark)
-    results = [await _result(runtime, m) for m in matches]
+    results = [await signed_result(runtime, m) for m in matches]
     _stage("presign", mark)
     query_faces = [_query_face(p) for p in prepared]
     response = SearchResponse(

@@ -30,12 +30,16 @@ def scratch_db(stack: Settings) -> Iterator[PostgresSettings]:
         conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
-def _tables(pg: PostgresSettings) -> set[str]:
+def _all_tables(pg: PostgresSettings) -> set[str]:
     with psycopg.connect(pg.dsn()) as conn:
         rows = conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
         ).fetchall()
-    return {r[0] for r in rows} & V2_TABLES
+    return {r[0] for r in rows}
+
+
+def _tables(pg: PostgresSettings) -> set[str]:
+    return _all_tables(pg) & V2_TABLES
 
 
 def _photo_columns(pg: PostgresSettings) -> set[str]:
@@ -47,7 +51,11 @@ def _photo_columns(pg: PostgresSettings) -> set[str]:
 
 
 RENDITION_COLUMNS = {"thumbnail_key", "preview_key", "width", "height", "object_bucket"}
-EVERY_MIGRATION = ["0001_schema_v2", "0002_renditions", "0003_face_changes", "0004_faces_in_row"]
+EVERY_MIGRATION = [
+    "0001_schema_v2", "0002_renditions", "0003_face_changes", "0004_faces_in_row",
+    "0005_subscriptions",
+]  # fmt: skip
+SUBSCRIPTION_TABLES = {"match_subscriptions", "subscription_matches"}
 
 
 def test_migrate_rollback_migrate(scratch_db: PostgresSettings) -> None:
@@ -57,7 +65,10 @@ def test_migrate_rollback_migrate(scratch_db: PostgresSettings) -> None:
     assert _tables(scratch_db) == V2_TABLES
     assert _photo_columns(scratch_db) >= RENDITION_COLUMNS
     assert migrator.migrate() == []  # idempotent
-    assert migrator.rollback() == ["0004_faces_in_row"]  # one step by default
+    assert _all_tables(scratch_db) >= SUBSCRIPTION_TABLES
+    assert migrator.rollback() == ["0005_subscriptions"]  # one step by default
+    assert not SUBSCRIPTION_TABLES & _all_tables(scratch_db)
+    assert migrator.rollback() == ["0004_faces_in_row"]
     assert migrator.rollback() == ["0003_face_changes"]
     assert migrator.rollback() == ["0002_renditions"]
     assert _tables(scratch_db) == V2_TABLES
@@ -151,6 +162,7 @@ def test_a_face_row_keeps_its_small_columns_in_line(scratch_db: PostgresSettings
 
     add("in-line-photo-0123456789abcdef0123456789")
     assert _toasted(scratch_db) == 0
+    assert migrator.rollback() == ["0005_subscriptions"]
     assert migrator.rollback() == ["0004_faces_in_row"]
     add("toasted-photo-0123456789abcdef0123456789")
     assert _toasted(scratch_db) > 0

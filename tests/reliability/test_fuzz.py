@@ -24,16 +24,17 @@ from tests.support.processes import API_KEY, ServerProcess
 ST = str(Path(sys.executable).parent / "st")
 CHECKS = "all"
 
-# One expectation cannot be met and is narrowed, for two operations only, instead of skipped:
+# One expectation cannot be met and is narrowed, for the three uploads only, instead of skipped:
 # positive_data_acceptance ("a request the document allows gets 2xx/401/404/409/429") on the
 # uploads. To the document `file` is any bytes, but the server needs a real image (413/415
-# otherwise), and a search a selfie with a face (422 `no-face`), which schemathesis cannot
-# generate. Index keeps 422 refused, so its ids are still checked; the search form's bounds are
-# checked on their edges by tests/unit/services/test_route_contract.py.
+# otherwise), and a search or a subscription a selfie with a face (422 `no-face`), which
+# schemathesis cannot generate. Index keeps 422 refused, so its ids are still checked; the
+# search form's bounds are checked on their edges by tests/unit/services/test_route_contract.py.
 _ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 _IMAGE_ANSWERS = {
     "POST /api/v2/index": ["413", "415"],
     "POST /api/v2/search": ["413", "415", "422"],
+    "POST /api/v2/subscriptions": ["413", "415", "422"],
 }
 #: schemathesis.toml (JSON strings and arrays of strings are TOML too).
 CONFIG = "".join(
@@ -52,6 +53,9 @@ OPERATIONS = {
     "DELETE /api/v2/photos/{photo_id}",
     "DELETE /api/v2/sessions/{session_id}",
     "GET /api/v2/sessions/{session_id}/qr.svg",
+    "POST /api/v2/subscriptions",
+    "GET /api/v2/subscriptions/{token}/photos",
+    "DELETE /api/v2/subscriptions/{token}",
 }
 
 

@@ -22,6 +22,7 @@ from PIL import Image
 from libs.common.broker_gate import BrokerGate
 from libs.common.db import faces as faces_db
 from libs.common.db import photos
+from libs.common.db import subscriptions as subscriptions_db
 from libs.common.db.faces import Lending, PhotoMatch, PhotoObjects, SessionFaces, SessionVersion
 from libs.common.db.photos import ErasedPhoto, PhotoRecord, WriteResult, Written
 from libs.common.db.renditions import PhotoRenditions
@@ -275,6 +276,12 @@ class FakePhotoDb:
             row.object_key, thumbnail_key=row.thumbnail_key, preview_key=row.preview_key
         )
 
+    async def subscriptions_seq(self, pool: Any, session_id: str) -> int | None:
+        """No session here ever had a notify-me subscription (tests/unit/services/
+        test_matching.py covers the matching)."""
+        self._check()
+        return 0 if session_id in self.sessions else None
+
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Put these methods in place of libs/common/db's functions for this test."""
         for name in (
@@ -284,6 +291,7 @@ class FakePhotoDb:
             monkeypatch.setattr(photos, name, getattr(self, name))
         monkeypatch.setattr(faces_db, "session_version", self.session_version)
         monkeypatch.setattr(faces_db, "search_session", self.search_session)
+        monkeypatch.setattr(subscriptions_db, "subscriptions_seq", self.subscriptions_seq)
         self.last_query: dict[str, Any] = {}
         self.queries: list[dict[str, Any]] = []
 

@@ -68,6 +68,7 @@ class Topics:
             topic_uploaded=f"t{tag}.uploaded",
             topic_indexed=f"t{tag}.indexed",
             topic_dlq=f"t{tag}.dlq",
+            topic_matched=f"t{tag}.matched",
             partitions=partitions,
             consumer_group=f"group-{tag}",
         )
@@ -78,6 +79,7 @@ class Topics:
             "KAFKA_TOPIC_UPLOADED": self.kafka.topic_uploaded,
             "KAFKA_TOPIC_INDEXED": self.kafka.topic_indexed,
             "KAFKA_TOPIC_DLQ": self.kafka.topic_dlq,
+            "KAFKA_TOPIC_MATCHED": self.kafka.topic_matched,
             "KAFKA_CONSUMER_GROUP": group or self.kafka.consumer_group,
         }
 

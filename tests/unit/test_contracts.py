@@ -14,11 +14,13 @@ from libs.common.events import (
     ObjectRef,
     PhotoFailed,
     PhotoIndexed,
+    PhotoMatched,
     PhotoUploaded,
     RejectedFace,
     SourceRecord,
     StageTimings,
     is_valid_id,
+    matched_event_id,
 )
 from libs.common.settings import load_settings
 
@@ -55,12 +57,14 @@ async def test_asyncapi_document_is_up_to_date(default_settings) -> None:  # typ
         "photos.uploaded:embedder": "receive",
         "photos.indexed:embedder": "send",
         "photos.dlq:embedder": "send",
+        "photos.matched:embedder": "send",
     }
     addresses = {c["address"] for c in document["channels"].values()}
     assert addresses == {
         "facepass.photos.uploaded.v1",
         "facepass.photos.indexed.v1",
         "facepass.photos.dlq.v1",
+        "facepass.photos.matched.v1",
     }
 
 
@@ -86,13 +90,26 @@ def test_events_the_code_emits_validate_against_the_files() -> None:
         attempts=1,
         source=SourceRecord(topic="t", partition=0, offset=9, value="{}"),
     )
+    matched = PhotoMatched(
+        event_id=matched_event_id("sub-1", "p-1"),
+        subscription_id="sub-1",
+        session_id="wedding-2026",
+        photo_id="p-1",
+        similarity=0.61,
+        bbox=[10, 20, 110, 140],
+        model_id="m",
+    )
     for name, event in (
         ("photos.uploaded.v1.schema.json", uploaded),
         ("photos.indexed.v1.schema.json", indexed),
         ("photos.dlq.v1.schema.json", failed),
+        ("photos.matched.v1.schema.json", matched),
     ):
         errors = list(_validator(name).iter_errors(event.model_dump(mode="json")))
         assert errors == [], name
+    # A pair's event id is the same on every publication, and differs between pairs.
+    assert matched.event_id == matched_event_id("sub-1", "p-1")
+    assert matched_event_id("sub-1", "p-2") != matched.event_id != matched_event_id("sub-2", "p-1")
 
 
 @pytest.mark.parametrize(

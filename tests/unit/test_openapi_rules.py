@@ -5,6 +5,7 @@ The search bounds are checked against the route's answers in services/test_route
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import pytest
@@ -43,12 +44,13 @@ def _id_schemas(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
         f"{name} {parameter['name']}": parameter["schema"]
         for name, operation in _operations(document)
         for parameter in operation.get("parameters", [])
-        if parameter["in"] == "path"
+        if parameter["in"] == "path" and parameter["name"] != "token"
     }
     components = document["components"]["schemas"]
     for form, fields in {
         "IndexForm": ["photo_id", "session_id"],
         "SearchForm": ["session_id"],
+        "SubscribeForm": ["session_id"],
     }.items():
         for field in fields:
             found[f"{form}.{field}"] = components[form]["properties"][field]
@@ -59,11 +61,27 @@ def test_every_id_is_documented_with_the_rule_the_routes_enforce(
     document: dict[str, Any],
 ) -> None:
     schemas = _id_schemas(document)
-    assert len(schemas) == 7, sorted(schemas)  # 4 path parameters, 3 form fields
+    assert len(schemas) == 8, sorted(schemas)  # 4 path parameters, 4 form fields
     enforced = [s for s in ID_SAMPLES if is_valid_id(s)]
     for where, schema in schemas.items():
         documented = [s for s in ID_SAMPLES if Draft202012Validator(schema).is_valid(s)]
         assert documented == enforced, where
+
+
+def test_subscription_tokens_are_documented_as_the_routes_take_them(
+    document: dict[str, Any],
+) -> None:
+    tokens = [
+        parameter["schema"]
+        for _, operation in _operations(document)
+        for parameter in operation.get("parameters", [])
+        if parameter["name"] == "token"
+    ]
+    assert len(tokens) == 2
+    for schema in tokens:
+        validator = Draft202012Validator(schema)
+        assert validator.is_valid(secrets.token_urlsafe(32))
+        assert not validator.is_valid("../x") and not validator.is_valid("short")
 
 
 def test_every_429_and_503_documents_its_retry_after(document: dict[str, Any]) -> None:

@@ -159,6 +159,7 @@ class KafkaSettings(_Group):
     topic_uploaded: str = "facepass.photos.uploaded.v1"
     topic_indexed: str = "facepass.photos.indexed.v1"
     topic_dlq: str = "facepass.photos.dlq.v1"
+    topic_matched: str = "facepass.photos.matched.v1"
     partitions: int = Field(
         default=12, ge=1, description="Partitions of the uploaded topic: the most embedders."
     )
@@ -282,6 +283,13 @@ class SearchSettings(_Group):
         description="How a search with several selfies combines them: mean (one query with "
         "their normalised mean embedding) or max (one query per selfie, each photo at its best "
         "similarity). Measured on LFW-Events in docs/faces.md.",
+    )
+    subscription_days: int = Field(
+        default=14,
+        ge=1,
+        le=365,
+        description="Days a consented 'notify me' subscription (its fused selfie embedding) "
+        "is kept, capped by the session's own retention; then it is deleted.",
     )
 
     @field_validator("trusted_proxies")
