@@ -44,9 +44,10 @@ _FORM_OVERHEAD_BYTES = 64 * 1024
 def _services() -> dict[str, ServiceSpec]:
     from services.embedder import SERVICE as EMBEDDER
     from services.ingest import SERVICE as INGEST
+    from services.notifier import SERVICE as NOTIFIER
     from services.search_api import SERVICE as SEARCH_API
 
-    return {spec.name: spec for spec in (INGEST, SEARCH_API, EMBEDDER)}
+    return {spec.name: spec for spec in (INGEST, SEARCH_API, EMBEDDER, NOTIFIER)}
 
 
 def targets() -> dict[str, tuple[str, ...]]:

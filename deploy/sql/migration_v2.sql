@@ -137,4 +137,11 @@ CREATE INDEX subscription_matches_photo_idx ON subscription_matches (photo_id);
 -- embedder keeps each session's subscriptions in memory as of this number.
 ALTER TABLE sessions ADD COLUMN subscriptions_seq bigint NOT NULL DEFAULT 0;
 
+-- 0006_session_owner
+-- Whose session it is: the API key (its id, a prefix of its SHA-256: never the key) that
+-- first uploaded a photo into it over HTTP. Matched events of the session's notify-me
+-- subscriptions go to that key's webhook (NOTIFY_WEBHOOKS). NULL: photos published to Kafka
+-- directly (their platform reads facepass.photos.matched.v1 itself).
+ALTER TABLE sessions ADD COLUMN owner_key_id text;
+
 COMMIT;

@@ -107,6 +107,12 @@ SUBSCRIPTIONS = Counter(
     "Notify-me subscriptions made, deleted by their token, and expired.",
     ["change"],
 )
+WEBHOOK_DELIVERIES = Counter(
+    "facepass_webhook_deliveries_total",
+    "Matched events POSTed to platforms' webhooks: delivered, retried (an attempt that will be "
+    "made again) and failed (refused, or out of attempts).",
+    ["outcome"],
+)
 SESSION_MATRIX_BYTES = Gauge(
     "facepass_search_session_matrix_bytes",
     "Memory held by in-memory session matrices in this process (SEARCH_MATRIX_MEMORY_MB caps it).",

@@ -30,6 +30,7 @@ class Upload:
     data: bytes
     content_type: str
     request_id: str
+    key_id: str | None = None  # the uploading API key's id: the session's owner (webhooks)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ async def accept_photo(runtime: Runtime, upload: Upload) -> Accepted:
                 session_id=upload.session_id,
                 object_key=key,
                 content_sha256=digest,
+                owner_key_id=upload.key_id,
             )
             event = PhotoUploaded(
                 photo_id=upload.photo_id,

@@ -14,7 +14,7 @@ from litestar.params import Body
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from libs.common.db import photos
-from libs.common.http.auth import api_key_guard
+from libs.common.http.auth import API_KEY_HEADER, api_key_guard, key_id
 from libs.common.http.openapi import ID, ProblemOperation, problem_responses
 from libs.common.http.problems import ApiError
 from libs.common.http.ratelimit import api_key_rate_limit
@@ -66,7 +66,8 @@ class IngestController(Controller):
         data: Annotated[IndexForm, Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> Response[IndexAccepted]:
         request_id = request.scope["state"].get("request_id", "")
-        upload = await read_upload(data, runtime.settings.face, request_id)
+        owner = key_id(request.headers[API_KEY_HEADER])  # the guard checked it
+        upload = await read_upload(data, runtime.settings.face, request_id, owner)
         accepted = await accept_photo(runtime, upload)
         status_url = STATUS_PATH.format(photo_id=upload.photo_id)
         body = IndexAccepted(

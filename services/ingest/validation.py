@@ -55,7 +55,9 @@ def check_image(data: bytes, face: FaceSettings) -> ImageInfo:
         raise image_problem(exc) from exc
 
 
-async def read_upload(form: IndexForm, face: FaceSettings, request_id: str) -> Upload:
+async def read_upload(
+    form: IndexForm, face: FaceSettings, request_id: str, key_id: str | None = None
+) -> Upload:
     """The whole check of POST /index, in the order that costs least: ids, then the bytes."""
     check_ids(photo_id=form.photo_id, session_id=form.session_id)
     payload = await form.file.read()
@@ -66,4 +68,5 @@ async def read_upload(form: IndexForm, face: FaceSettings, request_id: str) -> U
         data=payload,
         content_type=CONTENT_TYPES[info.kind],
         request_id=request_id,
+        key_id=key_id,
     )

@@ -3,7 +3,6 @@ rate-limited per client IP). Thin: validate, run, answer."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from litestar import Controller, delete, get, post
@@ -30,6 +29,7 @@ from services.search_api.search import SearchRequest, run_search
 from services.search_api.subscriptions import (
     NO_SUCH_SUBSCRIPTION,
     SubscribeRequest,
+    is_valid_token,
     subscribe,
     subscription_photos,
     unsubscribe,
@@ -95,8 +95,6 @@ class SearchController(Controller):
         return await run_search(runtime, cache, _validated(runtime, data, selfies))
 
 
-#: What a subscription token can look like (secrets.token_urlsafe(32) makes 43 characters).
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,100}")
 Token = Annotated[
     str,
     Parameter(
@@ -109,7 +107,7 @@ Token = Annotated[
 
 
 def _checked_token(token: str) -> str:
-    if not _TOKEN.fullmatch(token):
+    if not is_valid_token(token):
         raise ApiError(404, "unknown-subscription", NO_SUCH_SUBSCRIPTION)
     return token
 

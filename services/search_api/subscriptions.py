@@ -11,6 +11,7 @@ announced. The token is shown once and only its SHA-256 is kept; neither is ever
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -29,7 +30,14 @@ from services.search_api.selfies import fused, prepare_selfies
 from services.search_api.session_query import SessionQuery, session_matches
 
 UNKNOWN_SESSION = "no photos in this session yet: search it first, then ask to be notified"
+#: What a subscription token can look like (secrets.token_urlsafe(32) makes 43 characters):
+#: the API and the /m/{token} page refuse any other shape without asking the database.
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{20,100}")
 NO_SUCH_SUBSCRIPTION = "no live subscription has this token (deleted, expired, or never made)"
+
+
+def is_valid_token(token: str) -> bool:
+    return TOKEN_PATTERN.fullmatch(token) is not None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from tests.support.deploy import REPO, need_tool, setting_names
 COMPOSE = REPO / "docker-compose.yml"
 #: Settings that only the embedded stack of `facepass up` reads: containers do not need them.
 EMBEDDED_ONLY = {"FACEPASS_STATE_DIR", "FACEPASS_START_TIMEOUT_S", "FACEPASS_DEMO"}
-TARGETS = {"ingest", "search-api", "embedder"}
+TARGETS = {"ingest", "search-api", "embedder", "notifier"}
 
 
 @pytest.fixture(scope="module")

@@ -101,7 +101,12 @@ def test_deployments_run_their_target_with_settings_from_configmap_and_secret() 
     assert {"POSTGRES_PASSWORD", "S3_SECRET_KEY", "API_KEYS"} <= set(secret)
     assert config["FACEPASS_HOST"] == "0.0.0.0" and config["KAFKA_ENABLE_IDEMPOTENCE"] == "True"
     deployments = _by_kind("Deployment")
-    assert set(deployments) == {"facepass-ingest", "facepass-search-api", "facepass-embedder"}
+    assert set(deployments) == {
+        "facepass-ingest",
+        "facepass-search-api",
+        "facepass-embedder",
+        "facepass-notifier",
+    }
     for name, deployment in deployments.items():
         pod = deployment["spec"]["template"]["spec"]
         (container,) = pod["containers"]

@@ -101,7 +101,7 @@ def test_rules_read_only_metrics_that_are_exported() -> None:
 def test_every_service_and_exporter_is_scraped() -> None:
     config = yaml.safe_load((PROM / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    for service in ("ingest", "search-api", "embedder"):
+    for service in ("ingest", "search-api", "embedder", "notifier"):
         job = jobs[f"facepass-{service}"]
         assert job["metrics_path"] == "/api/v2/metrics"
         assert job["dns_sd_configs"][0]["names"] == [service]

@@ -53,7 +53,7 @@ def _photo_columns(pg: PostgresSettings) -> set[str]:
 RENDITION_COLUMNS = {"thumbnail_key", "preview_key", "width", "height", "object_bucket"}
 EVERY_MIGRATION = [
     "0001_schema_v2", "0002_renditions", "0003_face_changes", "0004_faces_in_row",
-    "0005_subscriptions",
+    "0005_subscriptions", "0006_session_owner",
 ]  # fmt: skip
 SUBSCRIPTION_TABLES = {"match_subscriptions", "subscription_matches"}
 
@@ -66,7 +66,8 @@ def test_migrate_rollback_migrate(scratch_db: PostgresSettings) -> None:
     assert _photo_columns(scratch_db) >= RENDITION_COLUMNS
     assert migrator.migrate() == []  # idempotent
     assert _all_tables(scratch_db) >= SUBSCRIPTION_TABLES
-    assert migrator.rollback() == ["0005_subscriptions"]  # one step by default
+    assert migrator.rollback() == ["0006_session_owner"]  # one step by default
+    assert migrator.rollback() == ["0005_subscriptions"]
     assert not SUBSCRIPTION_TABLES & _all_tables(scratch_db)
     assert migrator.rollback() == ["0004_faces_in_row"]
     assert migrator.rollback() == ["0003_face_changes"]
@@ -162,6 +163,7 @@ def test_a_face_row_keeps_its_small_columns_in_line(scratch_db: PostgresSettings
 
     add("in-line-photo-0123456789abcdef0123456789")
     assert _toasted(scratch_db) == 0
+    assert migrator.rollback() == ["0006_session_owner"]
     assert migrator.rollback() == ["0005_subscriptions"]
     assert migrator.rollback() == ["0004_faces_in_row"]
     add("toasted-photo-0123456789abcdef0123456789")

@@ -83,6 +83,7 @@ class FakePhotoDb:
     faces: dict[str, PhotoFaces] = field(default_factory=dict)
     erased: dict[str, str] = field(default_factory=dict)  # photo id -> session id
     sessions: dict[str, datetime] = field(default_factory=dict)  # id -> changed_at
+    owners: dict[str, str | None] = field(default_factory=dict)  # session id -> owner key id
     #: What record_indexed/record_failed answer instead of writing (e.g. ERASED, CONFLICT).
     gate: WriteResult | None = None
     #: Raised by every call, e.g. OSError: the database is down.
@@ -113,11 +114,19 @@ class FakePhotoDb:
         return self.rows.get(photo_id)
 
     async def record_queued(
-        self, conn: Any, *, photo_id: str, session_id: str, object_key: str, content_sha256: str
+        self,
+        conn: Any,
+        *,
+        photo_id: str,
+        session_id: str,
+        object_key: str,
+        content_sha256: str,
+        owner_key_id: str | None = None,
     ) -> datetime:
         self._check()
         now = datetime.now(UTC)
         self.sessions.setdefault(session_id, now)
+        self.owners.setdefault(session_id, owner_key_id)
         self.rows[photo_id] = PhotoRecord(
             photo_id, session_id, "queued", object_key, content_sha256, 0, [], None, None, None, now
         )

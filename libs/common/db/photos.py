@@ -113,11 +113,21 @@ async def erased_at(conn: Connection, session_id: str, photo_id: str) -> datetim
 # --- sessions -----------------------------------------------------------------------------
 
 
-async def ensure_session(conn: Connection, session_id: str) -> None:
+async def ensure_session(conn: Connection, session_id: str, owner_key_id: str | None) -> None:
+    """The session, created if new; its owner is the first API key that uploads into it (the
+    update locks the row only while it has none, so later uploads never wait on it)."""
     await conn.execute(
-        "INSERT INTO sessions (session_id) VALUES ($1) ON CONFLICT (session_id) DO NOTHING",
+        "INSERT INTO sessions (session_id, owner_key_id) VALUES ($1, $2) "
+        "ON CONFLICT (session_id) DO NOTHING",
         session_id,
+        owner_key_id,
     )
+    if owner_key_id is not None:
+        await conn.execute(
+            "UPDATE sessions SET owner_key_id = $2 WHERE session_id = $1 AND owner_key_id IS NULL",
+            session_id,
+            owner_key_id,
+        )
 
 
 async def touch_session(conn: Connection, session_id: str) -> int:
@@ -156,11 +166,17 @@ async def expired_sessions(conn: Connection, retention_days: int, limit: int = 1
 
 
 async def record_queued(
-    conn: Connection, *, photo_id: str, session_id: str, object_key: str, content_sha256: str
+    conn: Connection,
+    *,
+    photo_id: str,
+    session_id: str,
+    object_key: str,
+    content_sha256: str,
+    owner_key_id: str | None = None,
 ) -> datetime:
     """Record an accepted upload as queued; returns the database's clock for the event.
     Call it inside `photo_transaction`."""
-    await ensure_session(conn, session_id)
+    await ensure_session(conn, session_id, owner_key_id)
     accepted_at: datetime = await conn.fetchval(
         """
         INSERT INTO photos (photo_id, session_id, status, object_key, content_sha256)

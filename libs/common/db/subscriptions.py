@@ -256,3 +256,11 @@ async def live_subscriptions(
         np.asarray([r["threshold"] for r in rows], np.float32),
         [r["expires_at"] for r in rows],
     )
+
+
+async def session_owner(pool: asyncpg.Pool, session_id: str) -> str | None:
+    """The id of the API key that owns the session (migration 0006); None: none known."""
+    owner: str | None = await pool.fetchval(
+        "SELECT owner_key_id FROM sessions WHERE session_id = $1", session_id
+    )
+    return owner

@@ -10,7 +10,6 @@ resolves it. ACCESS_LOG_SAMPLE keeps a share of the successful lines; failures a
 
 from __future__ import annotations
 
-import hashlib
 import random
 import time
 from collections.abc import Sequence
@@ -19,17 +18,12 @@ from litestar.datastructures import Headers
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from libs.common.http.auth import API_KEY_HEADER
+from libs.common.http.auth import API_KEY_HEADER, key_id
 from libs.common.http.proxies import resolve_client
 from libs.common.log import get_logger, request_id_from_headers
 from libs.common.settings import Settings
 
 log = get_logger("facepass.access")
-
-
-def key_id(key: str) -> str:
-    """What the access log calls an API key: a prefix of its SHA-256, not the key."""
-    return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 def access_logged(app: ASGIApp, settings: Settings) -> ASGIApp:

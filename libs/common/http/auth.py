@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import Any
 
@@ -12,6 +13,12 @@ from libs.common.http.deps import runtime_of
 from libs.common.http.problems import ApiError
 
 API_KEY_HEADER = "X-API-Key"
+
+
+def key_id(key: str) -> str:
+    """What logs, sessions (their owner) and NOTIFY_WEBHOOKS call an API key: a prefix of its
+    SHA-256, never the key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 def key_matches(presented: str, keys: list[str]) -> bool:

@@ -25,6 +25,7 @@ from libs.common.settings.groups import (
     SearchSettings,
     StackSettings,
 )
+from libs.common.settings.notify import NotifySettings
 from libs.common.settings.renditions import RenditionSettings
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "FaceSettings",
     "HttpSettings",
     "KafkaSettings",
+    "NotifySettings",
     "PostgresSettings",
     "RedisSettings",
     "RenditionSettings",
@@ -63,6 +65,7 @@ class Settings(BaseModel):
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
     renditions: RenditionSettings = Field(default_factory=RenditionSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     stack: StackSettings = Field(default_factory=StackSettings)
 
 

@@ -1,11 +1,15 @@
 """Route handlers of the attendee page and its static assets.
 
 The page is plain HTML: the only server-side steps are putting a valid session id from
-`/s/{session_id}` into the session field (HTML-escaped) and saying how many of its photos are
+`/s/{session_id}` into the session field (HTML-escaped), saying how many of its photos are
 indexed (nothing for an unknown session, one with none, or a database that does not answer
-quickly: the page never waits on it or fails for it). Security headers: a Content-Security-
-Policy that allows only this origin for scripts, styles and API calls, and this origin plus
-the S3 endpoint (where the presigned photo URLs point) for images; no inline script or style.
+quickly: the page never waits on it or fails for it) and how many days a "notify me"
+subscription keeps its embedding (SEARCH_SUBSCRIPTION_DAYS, in the consent text). `/m/{token}`
+is a subscription's own page (its photos so far, "Stop notifications"): the server only checks
+the token's shape (else a 404 page) and never puts the token in the page; the script reads it
+from the path. Security headers: a Content-Security-Policy that allows only this origin for
+scripts, styles and API calls, and this origin plus the S3 endpoint (where the presigned photo
+URLs point) for images; no inline script or style.
 """
 
 from __future__ import annotations
@@ -28,17 +32,28 @@ from libs.common.db import photos
 from libs.common.events import is_valid_id
 from libs.common.http.deps import has_runtime, runtime_of
 from libs.common.log import get_logger
+from libs.common.settings import SearchSettings
+from services.search_api.subscriptions import is_valid_token
 
 log = get_logger(__name__)
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 PAGE_TEMPLATE = HERE / "page.html"
+SUBSCRIPTION_TEMPLATE = HERE / "subscription.html"
 STATIC_PATH = "/static"
 #: Placeholder in page.html replaced by the (escaped) session id of `/s/{session_id}`.
 SESSION_MARKER = "{{session_id}}"
 #: Placeholder in page.html replaced by the sentence giving the session's indexed photos.
 PHOTOS_MARKER = "{{session_photos}}"
+#: Placeholder in page.html replaced by how long a subscription is kept ("14 days").
+DAYS_TEXT_MARKER = "{{subscription_days_text}}"
+#: Placeholder in page.html replaced by that number of days (for the script's expiry date).
+DAYS_MARKER = "{{subscription_days}}"
+#: Placeholder in subscription.html: "valid", or "invalid" for a token of the wrong shape.
+STATE_MARKER = "{{token_state}}"
+#: SEARCH_SUBSCRIPTION_DAYS's default, for an app without settings (e.g. a bare test app).
+DEFAULT_SUBSCRIPTION_DAYS: int = SearchSettings.model_fields["subscription_days"].default
 #: Longest wait for the count; past it the page goes out without one.
 COUNT_TIMEOUT_S = 2.0
 #: Used for img-src/connect-src when the app has no settings (e.g. a bare test app).
@@ -55,8 +70,8 @@ COMMON_HEADERS = {
 
 
 @cache
-def _template() -> str:
-    return PAGE_TEMPLATE.read_text(encoding="utf-8")
+def _template(path: Path = PAGE_TEMPLATE) -> str:
+    return path.read_text(encoding="utf-8")
 
 
 def origin_of(url: str) -> str:
@@ -97,11 +112,32 @@ def photos_sentence(count: int | None) -> str:
     return f"{count:,} photo in this event" if count == 1 else f"{count:,} photos in this event"
 
 
-def render_page(session_id: str = "", photo_count: int | None = None) -> str:
+def days_text(days: int) -> str:
+    return "1 day" if days == 1 else f"{days} days"
+
+
+def subscription_days(request: Request[Any, Any, Any]) -> int:
+    """How long a "notify me" subscription is kept (SEARCH_SUBSCRIPTION_DAYS)."""
+    if not has_runtime(request):
+        return DEFAULT_SUBSCRIPTION_DAYS
+    days: int = runtime_of(request).settings.search.subscription_days
+    return days
+
+
+def render_page(
+    session_id: str = "", photo_count: int | None = None, days: int = DEFAULT_SUBSCRIPTION_DAYS
+) -> str:
     """The page, with `session_id` in the session field when it is a valid id."""
     value = session_id if is_valid_id(session_id) else ""
     page = _template().replace(SESSION_MARKER, html.escape(value, quote=True))
+    page = page.replace(DAYS_TEXT_MARKER, days_text(days)).replace(DAYS_MARKER, str(days))
     return page.replace(PHOTOS_MARKER, photos_sentence(photo_count))
+
+
+def render_subscription_page(valid: bool) -> str:
+    """A subscription's page; the script fetches its photos, or says the link is not one."""
+    state = "valid" if valid else "invalid"
+    return _template(SUBSCRIPTION_TEMPLATE).replace(STATE_MARKER, state)
 
 
 async def session_photo_count(request: Request[Any, Any, Any], session_id: str) -> int | None:
@@ -118,18 +154,26 @@ async def session_photo_count(request: Request[Any, Any, Any], session_id: str) 
         return None
 
 
-def _page(
-    request: Request[Any, Any, Any], session_id: str, photo_count: int | None = None
+def _html(
+    request: Request[Any, Any, Any], body: str, status_code: int = 200, **headers: str
 ) -> Response[str]:
     return Response(
-        render_page(session_id, photo_count),
+        body,
+        status_code=status_code,
         media_type=MediaType.HTML,
         headers={
             **COMMON_HEADERS,
             "Content-Security-Policy": content_security_policy(photo_origin(request)),
             "Permissions-Policy": "geolocation=(), microphone=()",
+            **headers,
         },
     )
+
+
+def _page(
+    request: Request[Any, Any, Any], session_id: str, photo_count: int | None = None
+) -> Response[str]:
+    return _html(request, render_page(session_id, photo_count, subscription_days(request)))
 
 
 @get("/", include_in_schema=False, sync_to_thread=False, cache_control=NO_CACHE)
@@ -143,6 +187,20 @@ async def session_page(request: Request[Any, Any, Any], session_id: str) -> Resp
     """The page with the session field pre-filled (the link an event hands out) and the
     number of its photos one can find."""
     return _page(request, session_id, await session_photo_count(request, session_id))
+
+
+@get("/m/{token:str}", include_in_schema=False, sync_to_thread=False, cache_control=NO_CACHE)
+def subscription_page(request: Request[Any, Any, Any], token: str) -> Response[str]:
+    """A "notify me" subscription's page: its photos so far and "Stop notifications". A token
+    of the wrong shape is a 404 page (the API is never asked about it). Kept out of search
+    engines; the access log names the route template, never the token."""
+    valid = is_valid_token(token)
+    return _html(
+        request,
+        render_subscription_page(valid),
+        200 if valid else 404,
+        **{"X-Robots-Tag": "noindex, nofollow"},
+    )
 
 
 def _static_headers(response: Response[Any]) -> Response[Any]:
@@ -159,4 +217,9 @@ static_router = create_static_files_router(
     include_in_schema=False,
 )
 
-WEB_ROUTES: tuple[ControllerRouterHandler, ...] = (attendee_page, session_page, static_router)
+WEB_ROUTES: tuple[ControllerRouterHandler, ...] = (
+    attendee_page,
+    session_page,
+    subscription_page,
+    static_router,
+)

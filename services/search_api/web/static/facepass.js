@@ -5,7 +5,9 @@
  * (long side <= MAX_SIDE, JPEG), send them with the session code to POST /api/v2/search, then
  * show the photos best match first as small thumbnails (tap: the screen-size preview; Download:
  * the original, or the preview when the event withholds originals), or a clear message for each
- * kind of problem the API answers (application/problem+json `type`).
+ * kind of problem the API answers (application/problem+json `type`). The status line and the
+ * gallery are gallery.js's (loaded before); after each search answered, a `facepass:searched`
+ * event hands the selfies it sent to notify.js ("notify me when new photos of me arrive").
  * Vanilla JavaScript, no build step, no third-party code: the page must work offline on a LAN.
  */
 (function () {
@@ -24,40 +26,20 @@
   var selfieInput = document.getElementById('selfie');
   var selfieList = document.getElementById('selfie-list');
   var selfieCount = document.getElementById('selfie-count');
-  var viewer = document.getElementById('viewer');
-  var viewerImage = document.getElementById('viewer-image');
-  var viewerDownload = document.getElementById('viewer-download');
-  var viewerClose = document.getElementById('viewer-close');
   var submit = document.getElementById('submit');
   var statusBox = document.getElementById('status');
-  var results = document.getElementById('results');
-  var heading = document.getElementById('results-heading');
-  var gallery = document.getElementById('gallery');
+  var FacePass = window.FacePass;
 
   /** The chosen selfies: {file, url} (url: an object URL of its preview, revoked on removal). */
   var selfies = [];
-  /** The result shown in the viewer. */
-  var viewed = null;
   /** Timer that re-enables the search button after a Retry-After wait. */
   var retryTimer = null;
 
   // ---- status messages -------------------------------------------------------------------
 
-  /**
-   * Show one message in the live region (screen readers announce it).
-   * kind: 'busy' (with a spinner), 'info', 'success' or 'error'.
-   */
+  /** Show one message in the live region: 'busy', 'info', 'success' or 'error'. */
   function setStatus(kind, text) {
-    statusBox.className = 'status status-' + kind;
-    statusBox.textContent = '';
-    if (kind === 'busy') {
-      var spinner = document.createElement('span');
-      spinner.className = 'spinner';
-      spinner.setAttribute('aria-hidden', 'true');
-      statusBox.appendChild(spinner);
-    }
-    statusBox.appendChild(document.createTextNode(text));
-    statusBox.dataset.kind = kind;
+    FacePass.setStatus(statusBox, kind, text);
   }
 
   function setBusy(busy) {
@@ -210,169 +192,24 @@
 
   // ---- results ---------------------------------------------------------------------------
 
-  function clearResults() {
-    gallery.textContent = '';
-    results.hidden = true;
-  }
-
-  /** File name for a downloaded photo: its id and the extension of its type. */
-  function fileName(photoId, type) {
-    var extension = { 'image/png': '.png', 'image/webp': '.webp', 'image/heic': '.heic' };
-    return photoId.replace(/[^A-Za-z0-9._-]/g, '_') + (extension[type] || '.jpg');
-  }
-
-  /** The picture for the grid, the one for the full-screen view, and the one to save. */
-  function thumbnailOf(result) { return result.thumbnail_url || result.preview_url || result.url; }
-  function previewOf(result) { return result.preview_url || result.url || result.thumbnail_url; }
-  function downloadOf(result) { return result.original_url || result.preview_url || result.url; }
-
-  /**
-   * Save a photo (the original, or the preview when the event withholds originals). Its
-   * presigned URL is on another origin, where a link's `download` attribute is ignored, so
-   * fetch it and save the bytes; if the storage does not allow that (CORS), open the photo
-   * instead and let the person save it from there.
-   */
-  function download(result, button) {
-    var url = downloadOf(result);
-    button.disabled = true;
-    fetch(url, { credentials: 'omit', referrerPolicy: 'no-referrer' })
-      .then(function (response) {
-        if (!response.ok) throw new Error('HTTP ' + response.status);
-        return response.blob();
-      })
-      .then(function (blob) {
-        var objectUrl = URL.createObjectURL(blob);
-        var link = document.createElement('a');
-        link.href = objectUrl;
-        link.download = fileName(result.photo_id, blob.type);
-        document.body.appendChild(link);
-        link.click();
-        link.remove();
-        setTimeout(function () { URL.revokeObjectURL(objectUrl); }, 60000);
-      })
-      .catch(function () {
-        window.open(url, '_blank', 'noopener,noreferrer');
-      })
-      .finally(function () {
-        button.disabled = false;
-      });
-  }
-
-  /**
-   * Square thumbnails crop the photo (object-fit: cover): put the matched face (its bbox, in
-   * the photo's upright pixels, `width` x `height`) at the centre of the square, as far as
-   * the photo reaches. With the photo scaled to cover the square, the overflow along its long
-   * side is shifted so that the face's centre lands mid-square, then clamped to the edges.
-   */
-  function centerOnFace(img, result) {
-    var box = result.face && result.face.bbox;
-    var width = result.width || img.naturalWidth;
-    var height = result.height || img.naturalHeight;
-    if (!box || !width || !height) return;
-    var fx = (box[0] + box[2]) / 2 / width;
-    var fy = (box[1] + box[3]) / 2 / height;
-    var aspect = width / height;
-    var clamp = function (v) { return (Math.min(1, Math.max(0, v)) * 100).toFixed(1) + '%'; };
-    var x = aspect > 1 ? (fx * aspect - 0.5) / (aspect - 1) : 0.5;
-    var y = aspect < 1 ? (fy / aspect - 0.5) / (1 / aspect - 1) : 0.5;
-    img.style.objectPosition = clamp(x) + ' ' + clamp(y);
-  }
-
-  /** The full-screen view of one result: its preview, Download, Close (or Escape). */
-  function openViewer(result) {
-    viewed = result;
-    viewerImage.src = previewOf(result);
-    viewerImage.alt = 'Photo ' + result.photo_id;
-    if (typeof viewer.showModal === 'function') {
-      viewer.showModal();
-    } else {
-      window.open(previewOf(result), '_blank', 'noopener,noreferrer');
-    }
-  }
-
-  function closeViewer() {
-    if (viewer.open) viewer.close();
-  }
-
-  viewer.addEventListener('close', function () {
-    viewerImage.removeAttribute('src');
-    viewed = null;
-  });
-  viewerClose.addEventListener('click', closeViewer);
-  viewerDownload.addEventListener('click', function () {
-    if (viewed) download(viewed, viewerDownload);
-  });
-  viewer.addEventListener('click', function (event) {
-    if (event.target === viewer) closeViewer();  // the backdrop
-  });
-
-  /** One gallery item: the thumbnail (opens the preview) and its actions. */
-  function photoItem(result, index, count) {
-    var item = document.createElement('li');
-    item.className = 'photo';
-    item.dataset.photoId = result.photo_id;
-    item.dataset.similarity = String(result.similarity);
-
-    var link = document.createElement('a');
-    link.href = previewOf(result);
-    link.target = '_blank';
-    link.rel = 'noopener noreferrer';
-    link.className = 'thumb';
-    link.addEventListener('click', function (event) {
-      if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
-      event.preventDefault();
-      openViewer(result);
-    });
-    var img = document.createElement('img');
-    img.src = thumbnailOf(result);
-    img.alt = 'Photo ' + (index + 1) + ' of ' + count + (index === 0 ? ', best match' : '') +
-      ' (opens it large)';
-    img.loading = 'lazy';
-    img.decoding = 'async';
-    img.referrerPolicy = 'no-referrer';
-    if (result.width && result.height) {
-      centerOnFace(img, result);
-    } else {
-      img.addEventListener('load', function () { centerOnFace(img, result); });
-    }
-    link.appendChild(img);
-    item.appendChild(link);
-
-    var actions = document.createElement('div');
-    actions.className = 'actions';
-    var button = document.createElement('button');
-    button.type = 'button';
-    button.className = 'secondary';
-    button.textContent = 'Download';
-    button.setAttribute('aria-label', 'Download photo ' + (index + 1));
-    button.addEventListener('click', function () { download(result, button); });
-    actions.appendChild(button);
-    item.appendChild(actions);
-    return item;
+  /** Tell notify.js (if loaded) what happened: `facepass:<name>` with `detail`. */
+  function announce(name, detail) {
+    document.dispatchEvent(new CustomEvent('facepass:' + name, { detail: detail }));
   }
 
   function showResults(body) {
-    var found = (body.results || []).slice().sort(function (a, b) {
-      return b.similarity - a.similarity;
-    });
     var extra = '';
     if (body.query_face && body.query_face.faces_in_selfie > 1) {
       extra = ' Your selfie shows ' + body.query_face.faces_in_selfie +
         ' faces; we searched for the largest one.';
     }
-    if (found.length === 0) {
-      clearResults();
+    var count = FacePass.gallery.show(body.results);
+    if (count === 0) {
       setStatus('info', 'No photos of you were found in this session yet. Photos may still ' +
         'be arriving: try again later, and check the session code.' + extra);
       return;
     }
-    gallery.textContent = '';
-    found.forEach(function (result, index) {
-      gallery.appendChild(photoItem(result, index, found.length));
-    });
-    heading.textContent = 'Your photos (' + found.length + ')';
-    results.hidden = false;
-    setStatus('success', 'Found ' + found.length + (found.length === 1 ? ' photo' : ' photos') +
+    setStatus('success', 'Found ' + count + (count === 1 ? ' photo' : ' photos') +
       ' of you.' + extra);
   }
 
@@ -382,11 +219,15 @@
     event.preventDefault();
     if (!form.reportValidity()) return;
     var session = sessionInput.value.trim();
-    clearResults();
+    /** The selfies as uploaded (downscaled): "notify me" sends these same ones. */
+    var sent = [];
+    FacePass.gallery.clear();
+    announce('search-started', { sessionId: session });
     setBusy(true);
     setStatus('busy', selfies.length > 1 ? 'Preparing your selfies…' : 'Preparing your selfie…');
     Promise.all(selfies.map(function (selfie) { return downscale(selfie.file); }))
       .then(function (prepared) {
+        sent = prepared;
         setStatus('busy', 'Searching for your photos…');
         var body = new FormData();
         body.append('session_id', session);
@@ -403,6 +244,11 @@
         return response.json().catch(function () { return null; }).then(function (json) {
           if (response.ok && json) {
             showResults(json);
+            announce('searched', {
+              sessionId: session,
+              selfies: sent,
+              found: (json.results || []).length,
+            });
           } else {
             setStatus('error', problemMessage(response, json));
           }
