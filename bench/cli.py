@@ -33,7 +33,7 @@ app = typer.Typer(
 )
 SUITES = (
     "accuracy", "calibration", "multi-selfie", "ep", "pipeline", "load", "scale", "peer", "crowd",
-    "renditions", "vectors", "marathon",
+    "renditions", "vectors", "marathon", "notify",
 )  # fmt: skip
 
 Dataset = Annotated[
@@ -174,6 +174,9 @@ _suite_command("pipeline", "end-to-end indexing photos/s beside the raw engine's
 _suite_command("load", "search under load with wrk, distinct and repeated selfies.")
 _suite_command("scale", "indexing photos/s with 2 embedder processes ÷ 1.")
 _suite_command("peer", "face_recognition (dlib) beside ours (runs the accuracy suite too).")
+_suite_command(
+    "notify", "what 10,000 notify-me subscriptions add per photo, and the matched events' delay."
+)
 
 
 _CALIBRATION = (

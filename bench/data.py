@@ -59,9 +59,17 @@ def events(dataset: Path, params: EventsParams, selfies: int = 1) -> Protocol:
     )
 
 
-def jpeg(path: Path, *, scale: float = 1.0, quality: int = 92) -> bytes:
+def jpeg(
+    path: Path,
+    *,
+    scale: float = 1.0,
+    quality: int = 92,
+    crop: tuple[int, int, int, int] | None = None,
+) -> bytes:
     with Image.open(path) as im:
         rgb = im.convert("RGB")
+        if crop is not None:
+            rgb = rgb.crop(crop)
         if scale != 1.0:
             rgb = rgb.resize((max(1, int(rgb.width * scale)), max(1, int(rgb.height * scale))))
         out = io.BytesIO()

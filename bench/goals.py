@@ -228,6 +228,8 @@ GOALS: tuple[Goal, ...] = (
             Limit("p95_s", "<=", 5, _P95, "s"),
             Limit("subscriptions_ms", "<=", 5, "10k subscriptions add", "ms per photo"),
         ),
+        "notify",
+        readings.n1,
     ),
 )
 BY_ID = {goal.id: goal for goal in GOALS}

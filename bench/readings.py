@@ -192,6 +192,18 @@ def p3m(m: dict[str, Any]) -> Reading | None:
     )
 
 
+def n1(n: dict[str, Any]) -> Reading | None:
+    delay, cost = n.get("matched_after_indexed"), n.get("matching")
+    if not delay or not cost:
+        return None
+    added = cost["added"]["p95_ms"]
+    return Reading(
+        {"p95_s": delay["p95_s"], "subscriptions_ms": added},
+        f"matched {delay['p95_s']:.2f} s after indexed (p95, {delay['matched']} photos); "
+        f"{cost['subscriptions']:,} subscriptions add {added:.2f} ms per photo (p95)",
+    )
+
+
 def p4(s: dict[str, Any]) -> Reading | None:
     if s.get("ratio") is None:
         return None

@@ -255,3 +255,41 @@ def marathon(results: Results, images: set[str]) -> list[str]:
     if check.met is False:
         lines += [missed(check), ""]
     return lines
+
+
+def notify(results: Results, images: set[str]) -> list[str]:
+    r = results["notify"]
+    cost, delay = r["matching"], r["matched_after_indexed"]
+    lines = [
+        "## N1 — notify me: matching in the stream",
+        "",
+        provenance(r),
+        "",
+        f"The embedder's matcher on the bench stack's PostgreSQL: {cost['photos']} photos of "
+        f"{cost['faces_per_photo']} faces written into a session with "
+        f"{cost['subscriptions']:,} live subscriptions ({cost['photos_matched']} matches "
+        "recorded and announced), and the same photos in a session that never had one. Per "
+        "photo (one primary-key lookup, the matrix product, the matches' transaction):",
+        "",
+        "| session | p50 ms | p95 ms |",
+        "|---|---|---|",
+        f"| {cost['subscriptions']:,} subscriptions | {cost['with_subscriptions']['p50_ms']} | "
+        f"{cost['with_subscriptions']['p95_ms']} |",
+        f"| none | {cost['without']['p50_ms']} | {cost['without']['p95_ms']} |",
+        f"| **added** | **{cost['added']['p50_ms']}** | **{cost['added']['p95_ms']}** |",
+        "",
+        "The first photo after a subscription is made or deleted reads the session's "
+        f"subscriptions again: {cost['reload_after_a_change_ms']} ms for "
+        f"{cost['subscriptions']:,}.",
+        "",
+        f"Through the HTTP API and Kafka (an `all` server): {delay['photos']} photos of a "
+        f"subscriber's person indexed, {delay['matched']} matched events; each one's record "
+        "timestamp minus its photo's `photos.indexed` record's: "
+        f"p50 {delay['p50_s']} s, p95 {delay['p95_s']} s, max {delay['max_s']} s (both are "
+        "sent together, after the photo's write).",
+        "",
+    ]
+    check = goals.check_of("N1", results)
+    if check.met is False:
+        lines += [missed(check), ""]
+    return lines

@@ -28,6 +28,7 @@ from bench import (
     load,
     marathon,
     multi_selfie,
+    notify,
     peer,
     pipeline,
     renditions,
@@ -94,7 +95,7 @@ def run_all(
     folder: Path = report.BENCH_DIR,
 ) -> Outcome:
     """Run the chosen suites (accuracy, calibration, multi-selfie, ep, pipeline, load, scale,
-    peer, crowd, renditions, vectors, marathon) in order."""
+    peer, crowd, renditions, notify, vectors, marathon) in order."""
     outcome = Outcome()
     have_lfw = data.lfw_available(dataset)
 
@@ -173,6 +174,9 @@ def run_all(
     if "renditions" in suites:
         progress("renditions: CPU per camera-size photo")
         done("renditions", renditions.run(sizes.rendition_photos))
+    if "notify" in suites:
+        progress("N1: notify me")
+        done("notify", notify.run(bench, progress))
     if "vectors" in suites:
         progress("P3: vectors")
         done("vectors", asyncio.run(vectors.run(bench.settings, sizes.vector_plan, progress)))

@@ -107,6 +107,10 @@ SUBSCRIPTIONS = Counter(
     "Notify-me subscriptions made, deleted by their token, and expired.",
     ["change"],
 )
+SUBSCRIPTIONS_LIVE = Gauge(
+    "facepass_subscriptions_live",
+    "Notify-me subscriptions not yet expired, in all sessions (set by the retention job).",
+)
 WEBHOOK_DELIVERIES = Counter(
     "facepass_webhook_deliveries_total",
     "Matched events POSTed to platforms' webhooks: delivered, retried (an attempt that will be "

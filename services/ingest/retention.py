@@ -13,7 +13,7 @@ import asyncio
 from libs.common.db import photos
 from libs.common.db import subscriptions as subscriptions_db
 from libs.common.log import get_logger
-from libs.common.metrics import SUBSCRIPTIONS
+from libs.common.metrics import SUBSCRIPTIONS, SUBSCRIPTIONS_LIVE
 from libs.common.runtime import Runtime
 from services.ingest.erasure import erase_session
 
@@ -36,11 +36,13 @@ async def erase_expired(runtime: Runtime) -> list[str]:
 
 
 async def delete_expired_subscriptions(runtime: Runtime) -> int:
-    """Delete the notify-me subscriptions past their expiry (their kept embeddings with them)."""
+    """Delete the notify-me subscriptions past their expiry (their kept embeddings with them),
+    and count those left (facepass_subscriptions_live)."""
     deleted = await subscriptions_db.delete_expired_subscriptions(runtime.pool())
     if deleted:
         SUBSCRIPTIONS.labels(change="expired").inc(deleted)
         log.info("subscriptions expired and deleted", subscriptions=deleted)
+    SUBSCRIPTIONS_LIVE.set(await subscriptions_db.count_live_subscriptions(runtime.pool()))
     return deleted
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bench import data, goals, marathon, markdown, peer, pipeline, plots, report, vectors
+from bench import data, goals, marathon, markdown, notify, peer, pipeline, plots, report, vectors
 from bench.harness import Bench
 from tests.bench.conftest import LFW, TINY, needs_lfw
 from tests.support.data import REPO
@@ -36,6 +36,16 @@ def test_marathon(bench: Bench, collected: dict[str, Any]) -> None:
     assert result["searchable_after"]["photos"] >= 5
     assert result["matrix"]["megabytes"] > 0
     collected["marathon"] = result
+
+
+def test_notify(bench: Bench, collected: dict[str, Any]) -> None:
+    """N1's suite, small: matching costs and delays are measured, every new photo matched."""
+    result = notify.run(bench, print, subscriptions=50, photos=10, new_photos=2)
+    cost, delay = result["matching"], result["matched_after_indexed"]
+    assert cost["photos_matched"] == 1  # the one photo of ten that shows a subscriber
+    assert cost["with_subscriptions"]["p95_ms"] > 0 and cost["without"]["p95_ms"] > 0
+    assert delay["photos"] == 2 and delay["matched"] == 2 and delay["p95_s"] >= 0
+    collected["notify"] = result
 
 
 @pytest.mark.slow  # three embedder starts and a ~17 s rebalance on tansu: ~50 s
@@ -86,8 +96,9 @@ def test_report_from_smoke_results(collected: dict[str, Any], tmp_path: Path) ->
         assert report.headline(suite, result) != ""
     # Each suite that ran has its section (the P4 smoke is slow: it runs only with -m slow).
     sections = {
-        "vectors": "## P3", "marathon": "## P3m", "scale": "## P4", "pipeline": "## P1",
-        "calibration": "## A1 over many draws", "multi-selfie": "## Several selfies",
+        "vectors": "## P3", "marathon": "## P3m", "notify": "## N1", "scale": "## P4",
+        "pipeline": "## P1", "calibration": "## A1 over many draws",
+        "multi-selfie": "## Several selfies",
     }  # fmt: skip
     for suite, heading in sections.items():
         if suite in collected:

@@ -11,10 +11,12 @@ from typing import Any
 
 import httpx
 
-from libs.common.db import subscriptions as subscriptions_db
 from libs.common.db.pool import create_pool
 from libs.common.events import ObjectRef, PhotoUploaded, matched_event_id
+from libs.common.metrics import SUBSCRIPTIONS_LIVE
+from libs.common.runtime import Runtime
 from libs.common.settings import Settings
+from services.ingest.retention import delete_expired_subscriptions
 from tests.support.api import KEY, index_and_wait
 from tests.support.data import T1, TOM_HANKS, jpeg_bytes
 from tests.support.kafka import read_json
@@ -158,15 +160,20 @@ def test_an_expired_subscription_announces_nothing_and_is_deleted(
     assert _matched(stack, subscription, until=len, timeout_s=3) == []
     token = made.json()["token"]
     assert httpx.get(f"{server.base_url}/api/v2/subscriptions/{token}/photos").status_code == 404
-    # What the retention job runs (every APP_RETENTION_CHECK_S) deletes it.
-    assert asyncio.run(_delete_expired(stack)) >= 1
-    assert _subscriptions(stack, session) == 0
+    # What the retention job runs (every APP_RETENTION_CHECK_S) deletes it, and counts the rest.
+    deleted, live = asyncio.run(_delete_expired(stack))
+    assert deleted >= 1 and _subscriptions(stack, session) == 0
+    assert SUBSCRIPTIONS_LIVE._value.get() == live
 
 
-async def _delete_expired(stack: Settings) -> int:
+async def _delete_expired(stack: Settings) -> tuple[int, int]:
     pool = await create_pool(stack.postgres)
     try:
-        return await subscriptions_db.delete_expired_subscriptions(pool)
+        deleted = await delete_expired_subscriptions(Runtime(stack, frozenset(), db=pool))
+        live = await pool.fetchval(
+            "SELECT count(*) FROM match_subscriptions WHERE expires_at > now()"
+        )
+        return deleted, live
     finally:
         await pool.close()
 

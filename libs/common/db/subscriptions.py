@@ -113,6 +113,13 @@ async def delete_expired_subscriptions(pool: asyncpg.Pool) -> int:
     return len(sessions)
 
 
+async def count_live_subscriptions(pool: asyncpg.Pool) -> int:
+    count: int = await pool.fetchval(
+        "SELECT count(*) FROM match_subscriptions WHERE expires_at > now()"
+    )
+    return count
+
+
 @dataclass(frozen=True)
 class MatchRow:
     """A photo that shows a subscription's person: its best face's similarity and box."""
