@@ -16,6 +16,7 @@ from typing import Any
 
 from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
+from pydantic import BaseModel
 
 from libs.common.events import PhotoFailed, PhotoIndexed, PhotoMatched, PhotoUploaded
 from libs.common.log import REQUEST_ID_HEADER, get_logger
@@ -43,6 +44,15 @@ class _Backoff:
 
     def reset(self) -> None:
         self.next_s = 0.5
+
+
+def _send(publisher: Any, event: BaseModel, key: str | None, request_id: str) -> Any:
+    """One event's publication (awaited with the batch's others), keyed, with the request id."""
+    return publisher.publish(
+        event.model_dump(mode="json"),
+        key=key.encode() if key else None,
+        headers={REQUEST_ID_HEADER: request_id},
+    )
 
 
 async def register_embedder(runtime: Runtime) -> None:
@@ -107,31 +117,11 @@ async def register_embedder(runtime: Runtime) -> None:
             raise
         backoff.reset()
         crash_point("after-write")  # the rows are committed, the offsets not yet (tests only)
-        sends: list[Any] = []
-        for event, request_id in outcome.indexed:
-            sends.append(
-                indexed.publish(
-                    event.model_dump(mode="json"),
-                    key=event.photo_id.encode(),
-                    headers={REQUEST_ID_HEADER: request_id},
-                )
-            )
-        for found, request_id in outcome.matched:
-            sends.append(
-                matched.publish(
-                    found.model_dump(mode="json"),
-                    key=found.subscription_id.encode(),
-                    headers={REQUEST_ID_HEADER: request_id},
-                )
-            )
-        for failed, request_id in outcome.failed:
-            DLQ_MESSAGES.inc()
-            sends.append(
-                dlq.publish(
-                    failed.model_dump(mode="json"),
-                    key=(failed.photo_id or "").encode() or None,
-                    headers={REQUEST_ID_HEADER: request_id},
-                )
-            )
+        DLQ_MESSAGES.inc(len(outcome.failed))
+        sends = [
+            *(_send(indexed, e, e.photo_id, r) for e, r in outcome.indexed),
+            *(_send(matched, e, e.subscription_id, r) for e, r in outcome.matched),
+            *(_send(dlq, e, e.photo_id, r) for e, r in outcome.failed),
+        ]
         await asyncio.gather(*sends)
         crash_point("after-publish")  # the events are out, the offsets not yet (tests only)

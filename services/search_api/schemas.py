@@ -20,21 +20,25 @@ MAX_SELFIES = 3
 DOCUMENTED_MIN_THRESHOLD: float = SearchSettings.model_fields["min_threshold"].default
 
 
+#: The `file` parts of a search or a subscription: one person's selfies.
+Selfies = Annotated[
+    list[UploadFile],
+    Parameter(
+        min_items=1,
+        max_items=MAX_SELFIES,
+        description=f"1-{MAX_SELFIES} selfies of the same person (repeat the part): more poses "
+        "and light find more of their photos (docs/faces.md)",
+    ),
+]
+
+
 @dataclass
 class SearchForm:
     """multipart/form-data of POST /api/v2/search. The bounds are documented here and checked
     by the controller (`_validated`), which names every bad field at once."""
 
     session_id: ID
-    file: Annotated[
-        list[UploadFile],
-        Parameter(
-            min_items=1,
-            max_items=MAX_SELFIES,
-            description=f"1-{MAX_SELFIES} selfies of the same person (repeat the part): more "
-            "poses and light find more of their photos (docs/faces.md)",
-        ),
-    ]
+    file: Selfies
     threshold: Annotated[
         float | None,
         Parameter(
@@ -142,15 +146,7 @@ class SubscribeForm:
     """multipart/form-data of POST /api/v2/subscriptions."""
 
     session_id: ID
-    file: Annotated[
-        list[UploadFile],
-        Parameter(
-            min_items=1,
-            max_items=MAX_SELFIES,
-            description=f"1-{MAX_SELFIES} selfies of the same person; only their fused "
-            "embedding is kept, never the images",
-        ),
-    ]
+    file: Selfies
     consent: Annotated[
         bool,
         Parameter(

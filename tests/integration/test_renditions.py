@@ -7,12 +7,10 @@ from __future__ import annotations
 import asyncio
 import io
 import subprocess
-from datetime import UTC, datetime
 
 import httpx
 from PIL import Image
 
-from libs.common.events import ObjectRef, PhotoUploaded
 from libs.common.settings import Settings
 from tests.support.api import KEY, index_and_wait
 from tests.support.data import T1, jpeg_bytes
@@ -21,9 +19,9 @@ from tests.support.reliability import (
     db,
     list_objects,
     publish_many,
-    put_object,
     s3_client,
     uid,
+    upstream_photo,
     wait_for,
 )
 
@@ -119,15 +117,7 @@ def test_a_replay_after_the_erasure_leaves_no_rendition_behind(
     the tombstone and deletes them."""
     session = uid("rend")
     photo = f"{session}-p"
-    key = f"upstream/{photo}.jpg"
-    put_object(stack, key, jpeg_bytes(T1))
-    event = PhotoUploaded(
-        photo_id=photo,
-        session_id=session,
-        object=ObjectRef(bucket=stack.s3.bucket, key=key),
-        uploaded_at=datetime.now(UTC),
-    )
-    record = [(event.model_dump_json().encode(), photo.encode())]
+    record = upstream_photo(stack, session, photo, jpeg_bytes(T1))
     topic = stack.kafka.topic_uploaded
     asyncio.run(publish_many(stack.kafka.bootstrap, topic, record))
     wait_for(lambda: _row(stack, photo)[0] is not None, timeout=120, what="indexed")

@@ -6,13 +6,12 @@ deleted, expired or erased, a replay after the erasure included."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from libs.common.db.pool import create_pool
-from libs.common.events import ObjectRef, PhotoUploaded, matched_event_id
+from libs.common.events import matched_event_id
 from libs.common.metrics import SUBSCRIPTIONS_LIVE
 from libs.common.runtime import Runtime
 from libs.common.settings import Settings
@@ -21,7 +20,7 @@ from tests.support.api import KEY, index_and_wait
 from tests.support.data import T1, TOM_HANKS, jpeg_bytes
 from tests.support.kafka import read_json
 from tests.support.processes import ServerProcess
-from tests.support.reliability import db, publish_many, put_object, uid, wait_for
+from tests.support.reliability import db, publish_many, uid, upstream_photo, wait_for
 
 #: The left third of t1.jpg: its left-most person (as tests/integration/test_search.py).
 T1_LEFT = (0, 0, 1280 // 3, 886)
@@ -190,15 +189,7 @@ def test_session_erasure_removes_subscriptions_and_a_replay_announces_nothing(
     assert made.status_code == 201, made.text
     subscription = made.json()["subscription_id"]
     photo = f"{session}-up"
-    key = f"upstream/{photo}.jpg"
-    put_object(stack, key, jpeg_bytes(T1, scale=0.85))
-    event = PhotoUploaded(
-        photo_id=photo,
-        session_id=session,
-        object=ObjectRef(bucket=stack.s3.bucket, key=key),
-        uploaded_at=datetime.now(UTC),
-    )
-    record = [(event.model_dump_json().encode(), photo.encode())]
+    record = upstream_photo(stack, session, photo, jpeg_bytes(T1, scale=0.85))
     asyncio.run(publish_many(stack.kafka.bootstrap, stack.kafka.topic_uploaded, record))
     assert [e["photo_id"] for e in _matched(stack, subscription, until=len)] == [photo]
 

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from botocore.session import get_session
 from PIL import Image
 
+from libs.common.events import ObjectRef, PhotoUploaded
 from libs.common.kafka import log_end_offsets
 from libs.common.settings import Settings
 from libs.common.storage import client_kwargs
@@ -128,6 +130,23 @@ async def publish_many(
         await asyncio.gather(*sent)
     finally:
         await producer.stop()
+
+
+def upstream_photo(
+    settings: Settings, session_id: str, photo_id: str, data: bytes
+) -> list[tuple[bytes, bytes | None]]:
+    """A photo as an upstream system sends it: its bytes in a key of its own (which erasure
+    leaves alone, so its event can be replayed after one) and its `photos.uploaded` record,
+    to publish (with publish_many) once or more."""
+    key = f"upstream/{photo_id}.jpg"
+    put_object(settings, key, data)
+    event = PhotoUploaded(
+        photo_id=photo_id,
+        session_id=session_id,
+        object=ObjectRef(bucket=settings.s3.bucket, key=key),
+        uploaded_at=datetime.now(UTC),
+    )
+    return [(event.model_dump_json().encode(), photo_id.encode())]
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[bytes]:

@@ -71,7 +71,11 @@ COMMON_HEADERS = {
 
 @cache
 def _template(path: Path = PAGE_TEMPLATE) -> str:
-    return path.read_text(encoding="utf-8")
+    """A page's HTML with the parts both pages share (gallery.html, viewer.html) in place."""
+    text = path.read_text(encoding="utf-8")
+    for marker, part in (("{{gallery}}", "gallery.html"), ("{{viewer}}", "viewer.html")):
+        text = text.replace(marker, (HERE / part).read_text(encoding="utf-8"))
+    return text
 
 
 def origin_of(url: str) -> str:
