@@ -11,6 +11,7 @@ announced. The token is shown once and only its SHA-256 is kept; neither is ever
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import uuid
@@ -27,7 +28,7 @@ from libs.common.runtime import Runtime
 from services.search_api.schemas import MAX_LIMIT, SubscriptionCreated, SubscriptionPhotos
 from services.search_api.search import signed_result
 from services.search_api.selfies import fused, prepare_selfies
-from services.search_api.session_query import SessionQuery, session_matches
+from services.search_api.session_query import SessionQuery, Vector, session_matches
 
 UNKNOWN_SESSION = "no photos in this session yet: search it first, then ask to be notified"
 #: What a subscription token can look like (secrets.token_urlsafe(32) makes 43 characters):
@@ -67,20 +68,14 @@ async def subscribe(runtime: Runtime, req: SubscribeRequest) -> SubscriptionCrea
     )
     if made is None:
         raise ApiError(404, "unknown-session", UNKNOWN_SESSION)
+    try:
+        rows = await _photos_so_far(runtime, made, embedding)
+    except BaseException:
+        # The attendee never gets this token: keep nothing of them (best effort; it expires).
+        with contextlib.suppress(Exception):
+            await subscriptions_db.delete_subscription(pool, token)
+        raise
     SUBSCRIPTIONS.labels(change="made").inc()
-    # After the row is committed: a photo written from now on is matched by the embedder,
-    # one written before is found here (libs/common/db/subscriptions.py).
-    async with pool.acquire() as conn:
-        version = await faces_db.session_version(conn, req.session_id)
-    found: list[PhotoMatch] = []
-    if version is not None:
-        query = SessionQuery(
-            req.session_id, made.model_id, version, made.threshold, MAX_LIMIT, None
-        )
-        found, _ = await session_matches(runtime, query, embedding)
-    rows = [MatchRow(made.subscription_id, m.photo_id, m.similarity, m.bbox) for m in found]
-    async with pool.acquire() as conn:
-        await subscriptions_db.record_matches(conn, req.session_id, rows, announced=False)
     return SubscriptionCreated(
         subscription_id=made.subscription_id,
         token=token,
@@ -89,6 +84,25 @@ async def subscribe(runtime: Runtime, req: SubscribeRequest) -> SubscriptionCrea
         expires_at=made.expires_at.isoformat(),
         photos_so_far=len(rows),
     )
+
+
+async def _photos_so_far(runtime: Runtime, made: Subscription, embedding: Vector) -> list[MatchRow]:
+    """Record the photos of the person the session already has, never to be announced. Run
+    after the subscription is committed: a photo written from now on is matched by the
+    embedder, one written before is found here (libs/common/db/subscriptions.py)."""
+    pool = runtime.pool()
+    async with pool.acquire() as conn:
+        version = await faces_db.session_version(conn, made.session_id)
+    found: list[PhotoMatch] = []
+    if version is not None:
+        query = SessionQuery(
+            made.session_id, made.model_id, version, made.threshold, MAX_LIMIT, None
+        )
+        found, _ = await session_matches(runtime, query, embedding)
+    rows = [MatchRow(made.subscription_id, m.photo_id, m.similarity, m.bbox) for m in found]
+    async with pool.acquire() as conn:
+        await subscriptions_db.record_matches(conn, made.session_id, rows, announced=False)
+    return rows
 
 
 async def _live(runtime: Runtime, token: str) -> Subscription:

@@ -172,14 +172,17 @@ async def record_photo_matches(
     """A photo just written: these are its matches now (one that no longer matches a
     subscription, indexed again with other faces, is forgotten there). Returns the pairs to
     announce."""
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "DELETE FROM subscription_matches "
-            "WHERE photo_id = $1 AND NOT subscription_id = ANY($2::text[])",
-            photo_id,
-            [r.subscription_id for r in rows],
-        )
-        return await record_matches(conn, session_id, rows, announced=True)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "DELETE FROM subscription_matches "
+                "WHERE photo_id = $1 AND NOT subscription_id = ANY($2::text[])",
+                photo_id,
+                [r.subscription_id for r in rows],
+            )
+            return await record_matches(conn, session_id, rows, announced=True)
+    except asyncpg.ForeignKeyViolationError:
+        return []  # the photo (or a subscription) was erased meanwhile: nothing to announce
 
 
 async def matched_photos(conn: Connection, subscription: Subscription) -> list[PhotoMatch]:
