@@ -286,8 +286,7 @@ class FakePhotoDb:
         )
 
     async def subscriptions_seq(self, pool: Any, session_id: str) -> int | None:
-        """No session here ever had a notify-me subscription (tests/unit/services/
-        test_matching.py covers the matching)."""
+        """No session here ever had a notify-me subscription (test_matching.py: the matching)."""
         self._check()
         return 0 if session_id in self.sessions else None
 
