@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer
 from bench.client import index_photos, unique
 from bench.data import T1, jpeg
 from bench.harness import API_KEY, Bench
-from bench.vectors import normalise
+from bench.vectors import normalise, percentiles
 from libs.common.db.pool import create_pool
 from libs.common.face.results import Face, PhotoFaces
 from services.embedder.matching import SubscriptionMatcher
@@ -40,14 +40,6 @@ FACES = 5
 DIM = 512
 MODEL = "bench-notify"
 T1_LEFT = (0, 0, 1280 // 3, 886)  # t1.jpg's left-most person
-
-
-def _ms(values: list[float]) -> dict[str, float]:
-    arr = np.asarray(values) * 1000
-    return {
-        "p50_ms": round(float(np.percentile(arr, 50)), 3),
-        "p95_ms": round(float(np.percentile(arr, 95)), 3),
-    }
 
 
 def _photo(vectors: np.ndarray) -> PhotoFaces:
@@ -121,9 +113,9 @@ async def matching_cost(
         "photos": photo_count,
         "faces_per_photo": FACES,
         "photos_matched": matched,
-        "with_subscriptions": _ms(timings[busy]),
-        "without": _ms(timings[quiet]),
-        "added": _ms(added),
+        "with_subscriptions": percentiles(timings[busy]),
+        "without": percentiles(timings[quiet]),
+        "added": percentiles(added),
         "reload_after_a_change_ms": round(load_s * 1000, 1),
     }
 

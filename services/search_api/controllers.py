@@ -44,13 +44,19 @@ def provide_cache(runtime: NamedDependency[Runtime]) -> SearchCache | None:
     return SearchCache(runtime.redis, search.cache_ttl_s, secret)
 
 
-def _validated(runtime: Runtime, form: SearchForm, selfies: list[bytes]) -> SearchRequest:
-    search = runtime.settings.search
+def _selfies_errors(session_id: str, selfies: list[bytes]) -> list[str]:
+    """What is wrong with a form's session id and selfies (a search's or a subscription's)."""
     errors = []
     if not 1 <= len(selfies) <= MAX_SELFIES:
         errors.append(f"file: 1 to {MAX_SELFIES} selfies of one person")
-    if not is_valid_id(form.session_id):
+    if not is_valid_id(session_id):
         errors.append("session_id: 1-128 characters of letters, digits and ._:-")
+    return errors
+
+
+def _validated(runtime: Runtime, form: SearchForm, selfies: list[bytes]) -> SearchRequest:
+    search = runtime.settings.search
+    errors = _selfies_errors(form.session_id, selfies)
     threshold = form.threshold if form.threshold is not None else runtime.face_engine().threshold
     if not search.min_threshold <= threshold <= 1.0:
         errors.append(f"threshold: between {search.min_threshold} and 1")
@@ -141,13 +147,9 @@ class SubscriptionController(Controller):
         data: Annotated[SubscribeForm, Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> SubscriptionCreated:
         selfies = [await f.read() for f in data.file[: MAX_SELFIES + 1]]
-        errors = []
+        errors = _selfies_errors(data.session_id, selfies)
         if data.consent is not True:
-            errors.append("consent: must be true (the attendee's explicit agreement)")
-        if not 1 <= len(selfies) <= MAX_SELFIES:
-            errors.append(f"file: 1 to {MAX_SELFIES} selfies of one person")
-        if not is_valid_id(data.session_id):
-            errors.append("session_id: 1-128 characters of letters, digits and ._:-")
+            errors.insert(0, "consent: must be true (the attendee's explicit agreement)")
         if errors:
             slug = "consent-required" if data.consent is not True else "validation-error"
             raise ApiError(422, slug, "; ".join(errors), extra={"errors": errors})

@@ -95,7 +95,8 @@ CANDIDATES_LENDING_SEARCH_SQL = _LENDING.format(search=CANDIDATES_SEARCH_SQL, fa
 _OBJECT_COLUMNS = ("object_key", "object_bucket", "thumbnail_key", "preview_key", "width", "height")
 
 
-def _objects(row: asyncpg.Record) -> PhotoObjects:
+def photo_objects_of(row: asyncpg.Record) -> PhotoObjects:
+    """A query row's photo columns (object_key, object_bucket, ... width, height)."""
     return PhotoObjects(**{name: row[name] for name in _OBJECT_COLUMNS})
 
 
@@ -130,7 +131,7 @@ async def search_session(
             photo_id=row["photo_id"],
             similarity=float(row["similarity"]),
             bbox=[float(v) for v in row["bbox"]],
-            objects=_objects(row),
+            objects=photo_objects_of(row),
             embedding=row["lent"].to_numpy() if row.get("lent") is not None else None,
         )
         for row in rows

@@ -18,7 +18,7 @@ import asyncpg
 import numpy as np
 import numpy.typing as npt
 
-from libs.common.db.faces import PhotoMatch, PhotoObjects
+from libs.common.db.faces import PhotoMatch, photo_objects_of
 from libs.common.db.locks import Connection
 
 
@@ -203,14 +203,7 @@ async def matched_photos(conn: Connection, subscription: Subscription) -> list[P
             r["photo_id"],
             float(r["similarity"]),
             [float(v) for v in r["bbox"]],
-            PhotoObjects(
-                r["object_key"],
-                r["object_bucket"],
-                r["thumbnail_key"],
-                r["preview_key"],
-                r["width"],
-                r["height"],
-            ),
+            photo_objects_of(r),
         )
         for r in rows
     ]
