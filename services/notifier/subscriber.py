@@ -13,12 +13,10 @@ import httpx
 from faststream import AckPolicy
 
 from libs.common.events import PhotoMatched
-from libs.common.log import get_logger, log_context
+from libs.common.log import log_context
 from libs.common.runtime import Runtime
 from services.notifier.delivery import deliver
 from services.notifier.webhooks import Webhooks
-
-log = get_logger(__name__)
 
 
 async def register_notifier(runtime: Runtime) -> None:
