@@ -8,7 +8,7 @@ from functools import cache
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from libs.common.face import FaceEngine
 from libs.common.imaging import ImageTooLargeError, decode_reduced, probe_image
@@ -115,3 +115,20 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     inter = w * h
     area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])
     return inter / (area - inter)
+
+
+@pytest.mark.parametrize("orientation", range(10))
+def test_every_exif_orientation_is_shown_as_pillow_shows_it(orientation: int) -> None:
+    """OpenCV's kernels turn the pixels (fast); Pillow's exif_transpose is the reference."""
+    rng = np.random.default_rng(orientation)
+    stored = Image.fromarray(rng.integers(0, 256, (48, 64, 3), np.uint8))
+    exif = Image.Exif()
+    if orientation:
+        exif[0x0112] = orientation  # 0 and 9: no or an unknown orientation, left as stored
+    out = io.BytesIO()
+    stored.save(out, "PNG", exif=exif.tobytes())
+    decoded = decode_reduced(out.getvalue(), **CAPS)
+    shown = ImageOps.exif_transpose(Image.open(io.BytesIO(out.getvalue()))).convert("RGB")
+    assert np.array_equal(decoded.pixels, np.asarray(shown)[:, :, ::-1])
+    assert decoded.pixels.flags["C_CONTIGUOUS"]
+    assert decoded.size == shown.size
