@@ -19,6 +19,7 @@ from libs.common.face.detection import DetectionRequest, FaceDetector
 from libs.common.face.errors import ModelPackError, NoFaceError
 from libs.common.face.models import get_model_class
 from libs.common.face.packs import ModelPack, resolve_pack
+from libs.common.face.passes import FloatArray
 from libs.common.face.quality import is_extreme_pose, sharpness
 from libs.common.face.recognition import FaceEmbedder, fuse_views, mirrored
 from libs.common.face.results import (
@@ -31,7 +32,6 @@ from libs.common.face.results import (
     SelfieResult,
 )
 from libs.common.face.rotation import QUARTER_TURNS, turn, unturn_box, unturn_points
-from libs.common.face.tiling import FloatArray
 from libs.common.settings import FaceSettings
 
 ImageArray = npt.NDArray[np.uint8]

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from libs.common.face.tiling import FloatArray
+from libs.common.face.passes import FloatArray
 
 # Nose position as a share of the way from the left to the right eye (yaw) and from the eye line
 # to the mouth line (pitch), in the face's own upright frame. A frontal face sits near 0.5. LFW

@@ -11,8 +11,8 @@ from insightface.model_zoo.arcface_onnx import ArcFaceONNX
 from insightface.utils.face_align import norm_crop
 
 from libs.common.face.base import FaceModel, ModelTask, ModelType
+from libs.common.face.passes import FloatArray
 from libs.common.face.session import ModelSession
-from libs.common.face.tiling import FloatArray
 
 ImageArray = npt.NDArray[np.uint8]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from libs.common.face.tiling import FloatArray
+from libs.common.face.passes import FloatArray
 
 # np.rot90 turns counter-clockwise; the order tries the likelier sideways cases first.
 QUARTER_TURNS = (0, 1, 3, 2)

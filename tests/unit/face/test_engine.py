@@ -155,5 +155,20 @@ def test_large_photo_small_faces_need_the_detail_pass(engine: FaceEngine, t1: Im
         canvas[y : y + small.shape[0], x : x + small.shape[1]] = small
     one_pass = FaceEngine(engine.settings.model_copy(update={"detail_max_side": 0}), engine.pack)
     assert one_pass.analyze(canvas).faces == ()
-    tiled = engine.analyze(canvas)
-    assert len(tiled.faces) == 12  # every face once: NMS merged the tiles' duplicates
+    detailed = engine.analyze(canvas)
+    assert len(detailed.faces) == 12  # every face once: NMS merged the two passes' duplicates
+
+
+def test_a_face_too_large_for_the_detail_pass_is_found_by_the_coarse_pass(
+    engine: FaceEngine, load_image: Callable[[Path], Image]
+) -> None:
+    """A close-up portrait: a face of ~600 px in a 2400 px photo is past SCRFD's largest anchors
+    at the detail pass's full size; the shrunk whole-photo pass finds it, once."""
+    face = load_image(INSIGHTFACE_IMAGES / "Tom_Hanks_54745.png")
+    big = cv2.resize(face, (1400, 1400), interpolation=cv2.INTER_CUBIC)
+    canvas = np.full((1800, 2400, 3), 90, np.uint8)
+    canvas[200:1600, 500:1900] = big
+    detail_only = engine.detector._detect_scaled(canvas, 1.0)
+    assert not (detail_only.scores >= engine.settings.detection_threshold).any()
+    result = engine.analyze(canvas)
+    assert len(result.faces) == 1

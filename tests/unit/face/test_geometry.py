@@ -1,40 +1,13 @@
-"""Pure geometry of the engine: tiles, NMS across tiles, quarter turns, pose ratios."""
+"""Pure geometry of the engine: pass sizes, NMS across passes, quarter turns, pose ratios."""
 
 from __future__ import annotations
-
-import itertools
 
 import numpy as np
 import pytest
 
+from libs.common.face.passes import detector_input_size, nms, pass_scale
 from libs.common.face.quality import is_extreme_pose, pose_ratios, sharpness
 from libs.common.face.rotation import turn, unturn_box, unturn_points
-from libs.common.face.tiling import detector_input_size, nms, off_cut_edges, pass_scale, plan_tiles
-
-
-@pytest.mark.parametrize(("width", "height"), [(2560, 1707), (640, 640), (700, 300), (1000, 644)])
-def test_tiles_cover_the_image_with_the_overlap(width: int, height: int) -> None:
-    tiles = plan_tiles(width, height, 640, 160)
-    covered = np.zeros((height, width), bool)
-    for tile in tiles:
-        assert tile.x1 - tile.x0 <= 640 and tile.y1 - tile.y0 <= 640
-        covered[tile.y0 : tile.y1, tile.x0 : tile.x1] = True
-    assert covered.all()
-    xs = sorted({(t.x0, t.x1) for t in tiles})
-    for (_, end), (start, _) in itertools.pairwise(xs):
-        assert end - start >= 160  # any face up to the overlap lies whole in one tile
-
-
-def test_only_inner_edges_are_cuts() -> None:
-    tiles = plan_tiles(1100, 600, 640, 160)
-    assert [(t.cut_left, t.cut_right) for t in tiles] == [(False, True), (True, False)]
-    assert not any(t.cut_top or t.cut_bottom for t in tiles)
-
-
-def test_boxes_touching_a_cut_are_dropped() -> None:
-    left = plan_tiles(1100, 600, 640, 160)[0]
-    boxes = np.array([[10, 10, 60, 60], [600, 10, 640, 60]], np.float32)
-    assert off_cut_edges(boxes, left, 2.0).tolist() == [True, False]
 
 
 def test_nms_keeps_the_best_of_overlapping_boxes() -> None:
