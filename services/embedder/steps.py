@@ -184,19 +184,6 @@ def analyze(engine: FaceEngine, images: Sequence[Image]) -> list[PhotoFaces | Ph
         return results
 
 
-def balanced_chunks(sizes: Sequence[int], count: int) -> list[list[int]]:
-    """Indexes of `sizes` split into at most `count` groups of about equal total size (largest
-    first, each to the lightest group): how a batch's photos are shared between inference
-    workers, weighed by pixels, so that one worker does not get all the big photos."""
-    groups: list[list[int]] = [[] for _ in range(max(1, min(count, len(sizes))))]
-    totals = [0] * len(groups)
-    for index in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
-        lightest = totals.index(min(totals))
-        groups[lightest].append(index)
-        totals[lightest] += sizes[index]
-    return [sorted(group) for group in groups if group]
-
-
 async def store_indexed(
     pool: asyncpg.Pool,
     event: PhotoUploaded,

@@ -1,11 +1,11 @@
 """The embedder's work on one batch of `photos.uploaded` records, without a broker.
 
 parse every record → fetch and decode the photos and put their thumbnails and previews in S3
-(concurrently; decoding and encoding in the CPU pool) → analyze them in one batched engine call
-(off the event loop) → store each photo in its own transaction, naming its renditions → match
-it against the session's "notify me" subscriptions (matching.py) → the outcome: indexed and
-matched events for the written photos, DLQ events for the poison ones (steps.py has the
-steps, outcomes.py the events).
+(concurrently; decoding and encoding in the CPU pool) → analyze each photo as soon as it is
+decoded, on every inference worker (lanes.py) → store each photo in its own transaction, naming
+its renditions → match it against the session's "notify me" subscriptions (matching.py) → the
+outcome: indexed and matched events for the written photos, DLQ events for the poison ones
+(steps.py has the steps, outcomes.py the events).
 
 Renditions go to S3 before the database names them, so an indexed photo always has its
 thumbnail: a crash in between leaves objects no row names yet, and the replay puts the same
@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from libs.common.db.photos import WriteResult, Written
 from libs.common.db.renditions import PhotoRenditions
-from libs.common.face.engine import FaceEngine
 from libs.common.face.results import PhotoFaces
 from libs.common.imaging import DecodedImage
 from libs.common.log import request_id_from_headers
@@ -33,6 +33,7 @@ from libs.common.runtime import Runtime
 from libs.common.storage import upload_digest
 from services.embedder import steps
 from services.embedder.faults import crash_point
+from services.embedder.lanes import InferenceLanes
 from services.embedder.matching import SubscriptionMatcher
 from services.embedder.outcomes import (
     BatchOutcome,
@@ -60,6 +61,9 @@ class EmbedderWorker:
         self.runtime = runtime
         self.settings = runtime.settings
         self._download_slots = asyncio.Semaphore(self.settings.embedder.download_concurrency)
+        # Photos are decoded a few at a time, in the batch's order, rather than all at once: the
+        # first one then reaches the face engine after one decode instead of after the batch's.
+        self._decode_slots = asyncio.Semaphore(max(2, runtime.inference_workers))
         self._matcher = SubscriptionMatcher(runtime.pool)
 
     async def process_batch(self, records: Sequence[RawRecord]) -> BatchOutcome:
@@ -71,44 +75,30 @@ class EmbedderWorker:
             except PhotoFault as fault:
                 request_id = request_id_from_headers(record.headers)
                 add_failed(outcome, dlq_event(record, None, fault), request_id)
-        decoded: list[Decoded] = []
-        for photo, result in zip(
-            parsed, await asyncio.gather(*(self._fetch_and_decode(p) for p in parsed)), strict=True
-        ):
-            if isinstance(result, PhotoFault):
-                await self._fail(outcome, photo, result)
-            else:
-                decoded.append(result)
-        crash_point("after-renditions")  # in S3, not yet in the database (tests only)
         engine = self.runtime.face_engine()
-        analyzed = await self._analyze(engine, [d.image.pixels for d in decoded])
-        for item, faces in zip(decoded, analyzed, strict=True):
-            if isinstance(faces, PhotoFault):
-                await self._fail(outcome, item.photo, faces, item.renditions)
+
+        async def analyze(images: list[Image]) -> list[PhotoFaces | PhotoFault]:
+            return await self.runtime.run_inference(steps.analyze, engine, images)
+
+        lanes = InferenceLanes(self.runtime.inference_workers, analyze)
+        prepared = await lanes.run([partial(self._fetch_and_decode, p) for p in parsed])
+        crash_point("after-renditions")  # in S3, not yet in the database (tests only)
+        for photo, (item, faces) in zip(parsed, prepared, strict=True):
+            if isinstance(item, PhotoFault):
+                await self._fail(outcome, photo, item)
+            elif isinstance(faces, PhotoFault):
+                await self._fail(outcome, photo, faces, item.renditions)
             else:
+                assert faces is not None, "a decoded photo is always analysed"
                 # Found on the reduced decode; stored in the photo's own pixels.
                 await self._store(outcome, item, faces.scaled(item.image.scale), engine.pack.id)
         return outcome
 
-    async def _analyze(
-        self, engine: FaceEngine, images: list[Image]
-    ) -> list[PhotoFaces | PhotoFault]:
-        """The batch's images shared between the inference workers (all cores by default),
-        each worker running one batched engine call on its share."""
-        chunks = steps.balanced_chunks([i.size for i in images], self.runtime.inference_workers)
-        parts = await asyncio.gather(
-            *(
-                self.runtime.run_inference(steps.analyze, engine, [images[i] for i in chunk])
-                for chunk in chunks
-            )
-        )
-        results: list[PhotoFaces | PhotoFault | None] = [None] * len(images)
-        for chunk, part in zip(chunks, parts, strict=True):
-            for index, result in zip(chunk, part, strict=True):
-                results[index] = result
-        return [r for r in results if r is not None]
-
-    async def _fetch_and_decode(self, photo: Photo) -> Decoded | PhotoFault:
+    async def _fetch_and_decode(
+        self, photo: Photo, analyze: Callable[[Image], None]
+    ) -> Decoded | PhotoFault:
+        """Fetch and decode the photo, hand its pixels to `analyze` (the inference lanes), then
+        make and upload its renditions while it is analysed."""
         start = time.perf_counter()
         try:
             data = await steps.fetch(
@@ -118,10 +108,14 @@ class EmbedderWorker:
                 slots=self._download_slots,
             )
             download_ms = ms_since(start)
-            image, decode_ms = await self.runtime.run_cpu(steps.decode, data, self.settings.face)
-            made, render_ms = await self.runtime.run_cpu(
-                steps.render, image.pixels, self.settings.renditions
-            )
+            async with self._decode_slots:
+                image, decode_ms = await self.runtime.run_cpu(
+                    steps.decode, data, self.settings.face
+                )
+                analyze(image.pixels)
+                made, render_ms = await self.runtime.run_cpu(
+                    steps.render, image.pixels, self.settings.renditions
+                )
         except PhotoFault as fault:
             return fault
         renditions = await steps.put_renditions(

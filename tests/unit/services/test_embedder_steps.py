@@ -160,14 +160,3 @@ def test_raw_records_take_one_record_or_a_batch() -> None:
     batch = raw_records([Consumed(), Consumed()])
     assert one == [RawRecord("t", 1, 5, b"k", b"", {"h": b"v"})]
     assert len(batch) == 2 and raw_records((Consumed(),)) == one
-
-
-def test_balanced_chunks_share_the_pixels_between_workers() -> None:
-    sizes = [100, 10, 90, 20, 50, 50]
-    chunks = steps.balanced_chunks(sizes, 2)
-    assert sorted(i for c in chunks for i in c) == list(range(6))  # every photo, once
-    totals = [sum(sizes[i] for i in c) for c in chunks]
-    assert totals == [160, 160]
-    assert sorted(map(len, steps.balanced_chunks(sizes, 10))) == [1] * 6  # one photo each
-    assert steps.balanced_chunks([5, 5], 1) == [[0, 1]]
-    assert steps.balanced_chunks([], 4) == []

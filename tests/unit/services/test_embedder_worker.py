@@ -63,7 +63,7 @@ async def test_a_mixed_batch_indexes_the_good_and_sends_each_poison_photo_to_the
         ("junk", "invalid_event"),
         ("missing", "missing_object"),
     ]
-    assert engine.batches == [2]  # both decodable photos in one engine call
+    assert sum(engine.batches) == 2  # each decodable photo analysed once
     assert db.rows["good"].status == "indexed" and db.rows["faceless"].faces_count == 0
     assert db.rows["broken"].status == "failed" and "corrupt_image" in (
         db.rows["broken"].error or ""
@@ -153,7 +153,7 @@ async def test_a_batch_is_shared_between_the_inference_workers(
         for i in range(5)
     ]
     outcome = await EmbedderWorker(runtime).process_batch(records)
-    assert sorted(engine.batches) == [2, 3]  # two engine calls, one per worker
+    assert sum(engine.batches) == 5  # every photo analysed once (lanes.py decides the calls)
     assert [e.photo_id for e, _ in outcome.indexed] == [f"p{i}" for i in range(5)]  # in order
     assert all(db.rows[f"p{i}"].status == "indexed" for i in range(5))
     runtime.close_pools()
@@ -186,8 +186,10 @@ async def test_the_inference_workers_run_at_the_same_time(
             self.threads: set[str] = set()
 
         def analyze_batch(self, images):  # type: ignore[no-untyped-def]
-            self.threads.add(threading.current_thread().name)
-            self.barrier.wait()
+            thread = threading.current_thread().name
+            if thread not in self.threads:  # each worker's first call meets the other's
+                self.threads.add(thread)
+                self.barrier.wait()
             return super().analyze_batch(images)
 
     engine = MeetingEngine()
