@@ -173,7 +173,11 @@ _suite_command("accuracy", "LFW-Events through the HTTP API (and the group photo
 _suite_command("pipeline", "end-to-end indexing photos/s beside the raw engine's.")
 _suite_command("load", "search under load with wrk, distinct and repeated selfies.")
 _suite_command("scale", "indexing photos/s with 2 embedder processes ÷ 1.")
-_suite_command("peer", "face_recognition (dlib) beside ours (runs the accuracy suite too).")
+_suite_command(
+    "peer",
+    "face_recognition (dlib) beside ours on LFW-Events (runs the accuracy suite too); on the EP "
+    "draw too when the ep suite runs in the same run (`all`).",
+)
 _suite_command(
     "notify", "what 10,000 notify-me subscriptions add per photo, and the matched events' delay."
 )

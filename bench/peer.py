@@ -1,4 +1,4 @@
-"""P5 — the peer: face_recognition (dlib) on the same LFW-Events photos, beside ours.
+"""P5 — the peer: face_recognition (dlib) on the same photos as ours, LFW-Events and EP-12.
 
 The peer lives in its own virtualenv (default `.facepass/bench-peer-venv`), made here on first
 use, never in FacePass's dependencies. `face-recognition` is installed with `--no-deps`: it
@@ -10,7 +10,8 @@ JSON) and is scored with the same protocol code as ours: a photo is returned whe
 face is within the tolerance (face_recognition's `compare_faces`: distance <= 0.6). Speed is
 compared per CPU-second on both sides: the peer's process time on its one core, ours the CPU
 time of every FacePass process (the `all` server and the stack's servers) while the same photos
-were indexed end to end over HTTP in A1 of the same run.
+were indexed end to end over HTTP in the same run — A1's collages (`run`), or the `ep` suite's
+EP-12 draw (`run_ep`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 
 from bench import data
 from bench.protocols import lfw_events
+from bench.protocols.event_photos import EpParams, build
 
 PEER_VENV = Path(".facepass/bench-peer-venv")
 PEER_PACKAGES = [
@@ -108,6 +110,81 @@ def score(
     }
 
 
+def _encodings(
+    python: Path,
+    photos: list[bytes],
+    selfies: list[bytes],
+    *,
+    exif: bool,
+    timeout_s: float,
+) -> dict[str, Any]:
+    """The worker's output (encodings and times) for these JPEGs, written to a temporary
+    folder; `exif`: turn every image upright by its EXIF orientation first."""
+    with tempfile.TemporaryDirectory(prefix="peer-") as tmp:
+        folder = Path(tmp)
+        names: dict[str, list[str]] = {"photos": [], "selfies": []}
+        for kind, images in (("photos", photos), ("selfies", selfies)):
+            for i, image in enumerate(images):
+                path = folder / f"{kind}-{i:04d}.jpg"
+                path.write_bytes(image)
+                names[kind].append(str(path))
+        manifest = {**names, "cpu": 0, "exif": exif}
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        worker = Path(__file__).with_name("peer_worker.py")
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+        subprocess.run(
+            [str(python), str(worker), str(folder / "manifest.json"), str(folder / "out.json")],
+            check=True,
+            timeout=timeout_s,
+            env=env,
+            capture_output=True,
+        )
+        out: dict[str, Any] = json.loads((folder / "out.json").read_text())
+    return out
+
+
+def _peer_side(
+    out: dict[str, Any], identities: list[str], truth: list[frozenset[str]]
+) -> dict[str, Any]:
+    """The peer's accuracy (`score`) and speed from the worker's output."""
+    photos = len(out["photos"])
+    return {
+        **score(out, identities, truth),
+        "photos": photos,
+        "photos_wall_s": round(out["photos_wall_s"], 2),
+        "photos_cpu_s": round(out["photos_cpu_s"], 2),
+        "photos_per_s_one_core": round(photos / out["photos_wall_s"], 3),
+        "photos_per_cpu_s": round(photos / out["photos_cpu_s"], 3),
+        "selfie_ms": round(1000 * out["selfies_wall_s"] / max(1, len(identities)), 1),
+    }
+
+
+def _ours_side(
+    accuracy: dict[str, Any], threshold: float, indexing: dict[str, Any]
+) -> dict[str, Any]:
+    """Ours: an LFW-Events report (`accuracy`) at the shipped `threshold`, and the speed of
+    indexing its photos end to end (`indexing`, with `photos_per_cpu_s`)."""
+    at = accuracy["at_threshold"]
+    return {
+        "f1": at["f1"],
+        "precision": at["precision"],
+        "recall": at["recall"],
+        "threshold": threshold,
+        "best_f1": accuracy["best_f1"],
+        **indexing,
+    }
+
+
+def _compared(peer: dict[str, Any], ours: dict[str, Any]) -> dict[str, Any]:
+    speed = ours["photos_per_cpu_s"]
+    return {
+        "peer": peer,
+        "ours": ours,
+        "speed_ratio_per_cpu_s": round(speed / peer["photos_per_cpu_s"], 3) if speed else None,
+        "f1_higher": ours["f1"] > peer["at_tolerance"]["f1"],
+    }
+
+
 def run(
     dataset: Path,
     params: data.EventsParams,
@@ -120,53 +197,57 @@ def run(
     """`ours` is the A1 `lfw_events` result of the same run (same photos, same selfies)."""
     protocol = data.events(dataset, params)
     identities = sorted(protocol.selfies)
-    with tempfile.TemporaryDirectory(prefix="peer-") as tmp:
-        folder = Path(tmp)
-        paths = []
-        for i, collage in enumerate(protocol.collages):
-            paths.append(folder / f"c{i:04d}.jpg")
-            paths[-1].write_bytes(collage)
-        manifest = {
-            "photos": [str(p) for p in paths],
-            "selfies": [str(protocol.selfies[n].resolve()) for n in identities],
-            "cpu": 0,
-        }
-        (folder / "manifest.json").write_text(json.dumps(manifest))
-        progress(f"P5: face_recognition on {len(paths)} photos, {len(identities)} selfies")
-        worker = Path(__file__).with_name("peer_worker.py")
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-        subprocess.run(
-            [str(python), str(worker), str(folder / "manifest.json"), str(folder / "out.json")],
-            check=True,
-            timeout=timeout_s,
-            env=env,
-            capture_output=True,
-        )
-        out = json.loads((folder / "out.json").read_text())
-    photos = len(protocol.collages)
-    peer = {
-        **score(out, identities, protocol.truth),
-        "photos": photos,
-        "photos_wall_s": round(out["photos_wall_s"], 2),
-        "photos_cpu_s": round(out["photos_cpu_s"], 2),
-        "photos_per_s_one_core": round(photos / out["photos_wall_s"], 3),
-        "photos_per_cpu_s": round(photos / out["photos_cpu_s"], 3),
-        "selfie_ms": round(1000 * out["selfies_wall_s"] / max(1, len(identities)), 1),
-    }
-    ours_speed = ours["indexing"]["photos_per_cpu_s"]
+    progress(f"P5: face_recognition on {len(protocol.collages)} photos, {len(identities)} selfies")
+    selfies = [protocol.selfies[n].read_bytes() for n in identities]
+    out = _encodings(python, protocol.collages, selfies, exif=False, timeout_s=timeout_s)
     return {
-        "peer": peer,
-        "ours": {
-            "f1": ours["at_threshold"]["f1"],
-            "precision": ours["at_threshold"]["precision"],
-            "recall": ours["at_threshold"]["recall"],
-            "threshold": ours["shipped_threshold"],
-            "best_f1": ours["best_f1"],
-            **ours["indexing"],
-        },
-        "speed_ratio_per_cpu_s": round(ours_speed / peer["photos_per_cpu_s"], 3)
-        if ours_speed
-        else None,
-        "f1_higher": ours["at_threshold"]["f1"] > peer["at_tolerance"]["f1"],
+        **_compared(
+            _peer_side(out, identities, protocol.truth),
+            _ours_side(ours, ours["shipped_threshold"], ours["indexing"]),
+        ),
         "packages": [*PEER_PACKAGES, *PEER_NO_DEPS],
+    }
+
+
+def run_ep(
+    dataset: Path,
+    params: EpParams,
+    limit: int | None,
+    ours: dict[str, Any],
+    *,
+    python: Path,
+    timeout_s: float,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """The peer on the EP draw that the `ep` suite of the same run indexed (`ours`, its
+    result): rebuilt from the same parameters and `limit`, so the same seeded photos.
+
+    The peer gets every image turned upright by its EXIF tag (40% of EP photos and half the
+    selfies are stored rotated; `load_image_file` ignores the tag, a competent user would not),
+    and each attendee's 720 px selfie instead of the 12 MP one ours searched: HOG with upsample
+    1 spends seconds on a 12 MP image, speed is compared on the photos only, and the smaller
+    selfie spares the peer that time (its face is still ~170 px). Measured on one core of a
+    2-core AMD EPYC: 5-6 CPU-s per 12 MP photo, so ~10 min for the default draw (~90 photos).
+    """
+    ep = build(dataset, params, limit=limit)
+    if len(ep.photos) != ours["photos"]:
+        raise ValueError(f"the rebuilt draw has {len(ep.photos)} photos, ep's {ours['photos']}")
+    identities = sorted(ep.small_selfies)
+    progress(
+        f"P5: face_recognition on {len(ep.photos)} {params.name} photos, "
+        f"{len(identities)} 720 px selfies"
+    )
+    selfies = [ep.small_selfies[n] for n in identities]
+    out = _encodings(python, ep.photos, selfies, exif=True, timeout_s=timeout_s)
+    a3, e2e = ours["a3"], ours["p1"]["end_to_end"]
+    cpu_s = e2e["cpu_s"]  # of the server and the stack while indexing, as A1's
+    indexing = {**e2e, "photos_per_cpu_s": round(e2e["indexed"] / cpu_s, 3) if cpu_s else None}
+    return {
+        "protocol": params.name,
+        "parameters": params.as_dict(),
+        "photos": len(ep.photos),
+        **_compared(
+            _peer_side(out, identities, ep.truth),
+            _ours_side(a3, a3["at_threshold"]["threshold"], indexing),
+        ),
     }

@@ -210,15 +210,36 @@ def p4(s: dict[str, Any]) -> Reading | None:
     return Reading({"ratio": s["ratio"]}, f"{s['ratio']:.2f} on {cores_text(s)}")
 
 
+def _f1_margin(comparison: dict[str, Any]) -> float:
+    return float(comparison["ours"]["f1"] - comparison["peer"]["at_tolerance"]["f1"])
+
+
 def p5(p: dict[str, Any]) -> Reading | None:
-    ratio = p.get("speed_ratio_per_cpu_s")
-    if ratio is None:
+    """The peer beside ours on LFW-Events and, when the run had the ep suite, on its EP draw
+    (the result's `ep`): the goal asks for both, so the lower speed ratio and the lower F1
+    margin are judged."""
+    if p.get("speed_ratio_per_cpu_s") is None:
         return None
-    ours, peer = p["ours"]["f1"], p["peer"]["at_tolerance"]["f1"]
+    parts = {"LFW-Events": p}
+    ep = p.get("ep")
+    if ep and ep.get("speed_ratio_per_cpu_s") is not None:
+        parts[ep["protocol"]] = ep
+        scope = _ep_scope(ep) if ep["protocol"] == "EP-12" else f"{ep['protocol']}, not EP-12"
+    else:
+        scope = "LFW-Events only, not EP-12"
+    speeds = ", ".join(f"{c['speed_ratio_per_cpu_s']:.2f} on {n}" for n, c in parts.items())
+    f1s = ", ".join(
+        f"{c['ours']['f1']:.3f} vs {c['peer']['at_tolerance']['f1']:.3f}"
+        + (f" on {n}" if len(parts) > 1 else "")
+        for n, c in parts.items()
+    )
     return Reading(
-        {"speed_ratio": ratio, "f1_margin": ours - peer},
-        f"{ratio:.2f} on LFW-Events; F1 {ours:.3f} vs {peer:.3f}",
-        scope="LFW-Events only, not EP-12",
+        {
+            "speed_ratio": min(c["speed_ratio_per_cpu_s"] for c in parts.values()),
+            "f1_margin": min(_f1_margin(c) for c in parts.values()),
+        },
+        f"{speeds}; F1 {f1s}",
+        scope=scope,
     )
 
 

@@ -7,7 +7,8 @@ variants each on a `search-api` server of their own beside it), the multi-selfie
 one `all` server (started once, SEARCH_MIN_THRESHOLD lowered to the sweep's floor; P1's raw engine
 runs while that server is idle). P4 needs the embedder consumer group to itself, so the `all`
 server (which has an embedder) is stopped first. P5 reuses A1's figures of this run for our
-side. A2 (crowd) needs no server. P3 and P3m come last (each loads 1M rows).
+side, and EP's when the ep suite ran (the peer then runs on the same EP draw too, ~10 min).
+A2 (crowd) needs no server. P3 and P3m come last (each loads 1M rows).
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Sizes:
-    """How much each suite does. The defaults are the full run's (≲ 65 min on 2 cores;
-    the calibration suite alone takes ~20 min with its variants, multi-selfie ~7 min)."""
+    """How much each suite does. The defaults are the full run's (≲ 75 min on 2 cores;
+    the calibration suite alone takes ~20 min with its variants, multi-selfie ~7 min, the
+    peer ~12 min: ~10 of them on the EP draw, ~6 CPU-s per 12 MP photo)."""
 
     events: data.EventsParams = field(default_factory=data.EventsParams)
     draws: int = calibration.DRAWS  # the calibration suite's draws (seeds 1..draws)
@@ -63,7 +65,7 @@ class Sizes:
     uncached_s: int = 20
     cached_s: int = 10
     rate_limit_check: bool = True
-    peer_timeout_s: float = 1200
+    peer_timeout_s: float = 1200  # each of its two runs (LFW-Events, EP)
     rendition_photos: int = 6  # per camera size, after a warm-up
     marathon_plan: marathon.Plan = field(default_factory=marathon.Plan)  # ~3 min
     vector_plan: vectors.Plan = field(
@@ -215,6 +217,9 @@ def _peer(
     done: Callable[[str, dict[str, Any]], None],
     progress: Progress,
 ) -> None:
+    """P5 on LFW-Events beside A1 of this run, and on the EP draw too when the `ep` suite ran
+    in this run (`all`); `python -m bench peer` alone does not run `ep` (its P6 rounds and A3m
+    draws take long and would replace the saved EP result), so P5 is then LFW-Events only."""
     ours = outcome.results.get("accuracy", {}).get("lfw_events")
     if ours is None:
         outcome.skipped["peer"] = "needs A1 (LFW-Events) of the same run"
@@ -224,14 +229,13 @@ def _peer(
     except peer.PeerUnavailableError as exc:
         outcome.skipped["peer"] = f"face_recognition/dlib could not be installed: {exc}"
         return
-    done(
-        "peer",
-        peer.run(
-            dataset,
-            sizes.events,
-            ours,
-            python=python,
-            timeout_s=sizes.peer_timeout_s,
-            progress=progress,
-        ),
+    timeout_s = sizes.peer_timeout_s
+    result = peer.run(
+        dataset, sizes.events, ours, python=python, timeout_s=timeout_s, progress=progress
     )
+    if "ep" in outcome.results:
+        result["ep"] = peer.run_ep(
+            dataset, sizes.ep, sizes.ep_photos, outcome.results["ep"], python=python,
+            timeout_s=timeout_s, progress=progress,
+        )  # fmt: skip
+    done("peer", result)

@@ -8,12 +8,14 @@ import pytest
 
 from bench import data
 from bench.harness import Bench, isolated
+from bench.protocols.event_photos import EpParams
 from bench.protocols.lfw_events import Scores
 from libs.common.settings import Settings
 from tests.support.data import REPO
 
 LFW = REPO / ".." / "shared" / "datasets" / "lfw-dev"
 TINY = data.EventsParams(max_ids=6, cap=4, n_distractors=6)
+SMOKE_EP, SMOKE_EP_PHOTOS = EpParams(attendees=4, distractors=4), 2  # the EP smoke run's draw
 
 needs_lfw = pytest.mark.skipif(not data.lfw_available(LFW), reason=f"no dataset at {LFW}")
 

@@ -21,8 +21,7 @@ from bench import (
     wrk,
 )
 from bench.harness import ALL_SERVER_ENV, SWEEP_FLOOR, Bench, Server
-from bench.protocols.event_photos import EpParams
-from tests.bench.conftest import LFW, TINY, needs_lfw
+from tests.bench.conftest import LFW, SMOKE_EP, SMOKE_EP_PHOTOS, TINY, needs_lfw
 
 
 @pytest.fixture(scope="module")
@@ -146,9 +145,11 @@ def test_search_under_load(bench: Bench, server: Server, collected: dict[str, An
 
 @needs_lfw
 def test_event_photos_through_http(bench: Bench, server: Server, collected: dict[str, Any]) -> None:
-    params = EpParams(attendees=4, distractors=4)
-    result = event_photos.run(bench, server, dataset=LFW, params=params, limit=2, progress=print)
-    assert result["photos"] == 2 and result["protocol"] == "EP-12"
+    params = SMOKE_EP
+    result = event_photos.run(
+        bench, server, dataset=LFW, params=params, limit=SMOKE_EP_PHOTOS, progress=print
+    )
+    assert result["photos"] == SMOKE_EP_PHOTOS == 2 and result["protocol"] == "EP-12"
     assert result["p1"]["end_to_end"]["indexed"] == 2
     assert result["p1"]["ratio"] > 0 and result["p6_backends"]["ratio"] > 0
     assert set(result["p6_backends"]["photos_per_s"]) == {"onnxruntime", "openvino"}

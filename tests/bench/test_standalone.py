@@ -1,4 +1,5 @@
-"""P3, P4, P5 and the report: suites that start their own processes or none."""
+"""P3, P4, P5 and the report: suites that start their own processes or none (P5's scoring
+and report without the peer: test_peer.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from bench import data, goals, marathon, markdown, notify, peer, pipeline, plots, report, vectors
 from bench.harness import Bench
-from tests.bench.conftest import LFW, TINY, needs_lfw
+from tests.bench.conftest import LFW, SMOKE_EP, SMOKE_EP_PHOTOS, TINY, needs_lfw
 from tests.support.data import REPO
 
 
@@ -58,17 +59,6 @@ def test_scale_out(bench: Bench, collected: dict[str, Any]) -> None:
     collected["scale"] = result
 
 
-def test_peer_scoring_on_known_encodings() -> None:
-    """Two people, three photos: distances decide, as face_recognition's compare_faces."""
-    a, b = [0.0] * 128, [0.0] * 128
-    b[0] = 1.0
-    out = {"photos": [[a], [b], [a, b]], "selfies": [a, b]}
-    scored = peer.score(out, ["A", "B"], [frozenset("A"), frozenset("B"), frozenset("AB")])
-    assert scored["at_tolerance"]["precision"] == 1.0
-    assert scored["at_tolerance"]["recall"] == 1.0
-    assert scored["faces_found"] == 4
-
-
 @needs_lfw
 @pytest.mark.skipif(
     not (peer.PEER_VENV / "bin" / "python").exists(),
@@ -82,6 +72,13 @@ def test_peer_on_tiny_draw(collected: dict[str, Any]) -> None:
     result = peer.run(LFW, TINY, ours, python=python, timeout_s=300, progress=print)
     assert result["peer"]["photos"] == len(data.events(LFW, TINY).collages)
     assert result["speed_ratio_per_cpu_s"] > 0
+    ep = collected.get("ep")
+    if ep is not None:  # the EP smoke run's two 12 MP photos: ~15 s of the peer
+        result["ep"] = peer.run_ep(
+            LFW, SMOKE_EP, SMOKE_EP_PHOTOS, ep, python=python, timeout_s=300, progress=print
+        )
+        assert result["ep"]["peer"]["photos"] == SMOKE_EP_PHOTOS
+        assert result["ep"]["speed_ratio_per_cpu_s"] > 0
     collected["peer"] = result
 
 
