@@ -20,47 +20,44 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-import numpy as np
-import numpy.typing as npt
-
 T = TypeVar("T")
+P = TypeVar("P")  # a photo as the lanes pass it to `analyze`
 R = TypeVar("R")
-Image = npt.NDArray[np.uint8]
 
 _DONE = -1  # no more photos: each lane puts it back for the next
 
-#: A job of the batch: it is given `submit`, to hand its photo's pixels to the lanes (at most
-#: once, as soon as they are decoded), and returns whatever the caller needs afterwards.
-Job = Callable[[Callable[[Image], None]], Awaitable[T]]
+#: A job of the batch: it is given `submit`, to hand its photo to the lanes (at most once, as
+#: soon as it is decoded), and returns whatever the caller needs afterwards.
+Job = Callable[[Callable[[P], None]], Awaitable[T]]
 
 
-class InferenceLanes(Generic[R]):
-    def __init__(self, lanes: int, analyze: Callable[[list[Image]], Awaitable[list[R]]]) -> None:
+class InferenceLanes(Generic[P, R]):
+    def __init__(self, lanes: int, analyze: Callable[[list[P]], Awaitable[list[R]]]) -> None:
         self.lanes = max(1, lanes)
         self._analyze = analyze
 
-    async def run(self, jobs: Sequence[Job[T]]) -> list[tuple[T, R | None]]:
-        """Run every job (concurrently); the pixels a job hands to its `submit` are analysed
+    async def run(self, jobs: Sequence[Job[P, T]]) -> list[tuple[T, R | None]]:
+        """Run every job (concurrently); the photo a job hands to its `submit` is analysed
         as soon as it does, while the job goes on. Returns (what each job returned, the
         analysis of what it submitted, or None) in the jobs' order, once all are done.
 
         A job that raises makes `run` raise, after the lanes have finished what they hold.
         """
         results: list[R | None] = [None] * len(jobs)
-        images: dict[int, Image] = {}
+        photos: dict[int, P] = {}
         ready: asyncio.Queue[int] = asyncio.Queue()
 
-        def submitter(index: int) -> Callable[[Image], None]:
-            def submit(image: Image) -> None:
-                images[index] = image
+        def submitter(index: int) -> Callable[[P], None]:
+            def submit(photo: P) -> None:
+                photos[index] = photo
                 ready.put_nowait(index)
 
             return submit
 
         async def lane() -> None:
             while (first := await ready.get()) != _DONE:
-                chunk = [first, *self._fair_share(ready, len(images))]
-                found = await self._analyze([images.pop(i) for i in chunk])
+                chunk = [first, *self._fair_share(ready, len(photos))]
+                found = await self._analyze([photos.pop(i) for i in chunk])
                 for index, result in zip(chunk, found, strict=True):
                     results[index] = result
             ready.put_nowait(_DONE)

@@ -25,6 +25,7 @@ from libs.common.db.photos import Written
 from libs.common.db.renditions import PhotoRenditions
 from libs.common.events import ErrorKind, PhotoMatched, PhotoUploaded
 from libs.common.face.engine import FaceEngine
+from libs.common.face.photo import PhotoInput, decode_photo
 from libs.common.face.results import PhotoFaces
 from libs.common.imaging import (
     CorruptImageError,
@@ -32,7 +33,6 @@ from libs.common.imaging import (
     ImageError,
     ImageTooLargeError,
     UnsupportedImageError,
-    decode_reduced,
 )
 from libs.common.log import get_logger, request_id_from_headers
 from libs.common.renditions import Rendition, make_renditions
@@ -114,16 +114,16 @@ async def fetch(
     raise AssertionError("unreachable: attempts >= 1")
 
 
-def decode(data: bytes, face: FaceSettings) -> tuple[DecodedImage, float]:
+def decode(data: bytes, face: FaceSettings) -> tuple[DecodedImage, PhotoInput, float]:
     """CPU-bound (run it in the pool): the image, reduced to the largest detector pass where
-    the format allows, and the ms it took, timed inside the pool so that queueing for a thread
-    is not counted as decoding."""
+    the format allows, the engine's input for it (photo.py), and the ms it took, timed inside
+    the pool so that queueing for a thread is not counted as decoding."""
     begin = time.perf_counter()
     try:
-        image = decode_reduced(data, **face.decode_limits, long_side=face.photo_decode_side)
+        image, engine_input = decode_photo(data, face)
     except ImageError as exc:
         raise PhotoFault(_IMAGE_ERROR_KINDS.get(type(exc), "corrupt_image"), str(exc)) from exc
-    return image, ms_since(begin)
+    return image, engine_input, ms_since(begin)
 
 
 def render(pixels: Image, settings: RenditionSettings) -> tuple[tuple[Rendition, ...], float]:
@@ -165,7 +165,7 @@ async def delete_stale(store: ObjectStore, keys: Sequence[str]) -> None:
         log.warning("stale renditions left in S3", keys=len(keys), error=str(exc))
 
 
-def analyze(engine: FaceEngine, images: Sequence[Image]) -> list[PhotoFaces | PhotoFault]:
+def analyze(engine: FaceEngine, images: Sequence[PhotoInput]) -> list[PhotoFaces | PhotoFault]:
     """CPU-bound (run it in the pool): faces of every image, in one batched engine call. If the
     batch breaks the engine, each image is tried alone: the one at fault gets a
     `processing_error`, the others their faces."""

@@ -26,6 +26,7 @@ from functools import partial
 
 from libs.common.db.photos import WriteResult, Written
 from libs.common.db.renditions import PhotoRenditions
+from libs.common.face.photo import PhotoInput
 from libs.common.face.results import PhotoFaces
 from libs.common.imaging import DecodedImage
 from libs.common.log import request_id_from_headers
@@ -45,7 +46,7 @@ from services.embedder.outcomes import (
     indexed_event,
 )
 from services.embedder.records import RawRecord
-from services.embedder.steps import Image, Photo, PhotoFault, ms_since
+from services.embedder.steps import Photo, PhotoFault, ms_since
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,8 @@ class EmbedderWorker:
                 add_failed(outcome, dlq_event(record, None, fault), request_id)
         engine = self.runtime.face_engine()
 
-        async def analyze(images: list[Image]) -> list[PhotoFaces | PhotoFault]:
-            return await self.runtime.run_inference(steps.analyze, engine, images)
+        async def analyze(photos: list[PhotoInput]) -> list[PhotoFaces | PhotoFault]:
+            return await self.runtime.run_inference(steps.analyze, engine, photos)
 
         lanes = InferenceLanes(self.runtime.inference_workers, analyze)
         prepared = await lanes.run([partial(self._fetch_and_decode, p) for p in parsed])
@@ -95,7 +96,7 @@ class EmbedderWorker:
         return outcome
 
     async def _fetch_and_decode(
-        self, photo: Photo, analyze: Callable[[Image], None]
+        self, photo: Photo, analyze: Callable[[PhotoInput], None]
     ) -> Decoded | PhotoFault:
         """Fetch and decode the photo, hand its pixels to `analyze` (the inference lanes), then
         make and upload its renditions while it is analysed."""
@@ -109,10 +110,10 @@ class EmbedderWorker:
             )
             download_ms = ms_since(start)
             async with self._decode_slots:
-                image, decode_ms = await self.runtime.run_cpu(
+                image, engine_input, decode_ms = await self.runtime.run_cpu(
                     steps.decode, data, self.settings.face
                 )
-                analyze(image.pixels)
+                analyze(engine_input)
                 made, render_ms = await self.runtime.run_cpu(
                     steps.render, image.pixels, self.settings.renditions
                 )

@@ -28,6 +28,7 @@ from libs.common.db.photos import ErasedPhoto, PhotoRecord, WriteResult, Written
 from libs.common.db.renditions import PhotoRenditions
 from libs.common.events import ObjectRef, PhotoUploaded
 from libs.common.face.errors import NoFaceError
+from libs.common.face.photo import PhotoInput
 from libs.common.face.results import Face, PhotoFaces, SelfieResult
 from libs.common.runtime import Need, Runtime
 from libs.common.settings import Settings
@@ -316,6 +317,9 @@ def unit_face(seed: int, bbox: tuple[float, float, float, float] = (10, 10, 60, 
     return Face(bbox, keypoints, 0.9, vector / np.linalg.norm(vector))
 
 
+EngineInput = np.ndarray[Any, Any] | PhotoInput
+
+
 class FakeEngine:
     """The FaceEngine interface the services use: one face per image (none for an all-black
     image); `fail_on` pixel sums make analyze raise, as a broken model would."""
@@ -327,17 +331,18 @@ class FakeEngine:
         self.batches: list[int] = []
         self.selfies = 0
 
-    def _faces(self, image: np.ndarray[Any, Any]) -> PhotoFaces:
+    def _faces(self, photo: EngineInput) -> PhotoFaces:
+        image = photo.pixels if isinstance(photo, PhotoInput) else photo
         if int(image.sum()) in self.fail_on:
             raise RuntimeError("model exploded")
         found = () if not image.any() else (unit_face(int(image.sum()) % 1000),)
         height, width = image.shape[:2]
         return PhotoFaces(found, (), width, height, {"detect": 1.0, "embed": 2.0, "align": 0.5})
 
-    def analyze(self, image: np.ndarray[Any, Any]) -> PhotoFaces:
+    def analyze(self, image: EngineInput) -> PhotoFaces:
         return self._faces(image)
 
-    def analyze_batch(self, images: Sequence[np.ndarray[Any, Any]]) -> list[PhotoFaces]:
+    def analyze_batch(self, images: Sequence[EngineInput]) -> list[PhotoFaces]:
         self.batches.append(len(images))
         return [self._faces(image) for image in images]
 

@@ -20,6 +20,7 @@ from libs.common.face.errors import ModelPackError, NoFaceError
 from libs.common.face.models import get_model_class
 from libs.common.face.packs import ModelPack, resolve_pack
 from libs.common.face.passes import FloatArray
+from libs.common.face.photo import PhotoInput, Sharper
 from libs.common.face.quality import is_extreme_pose, sharpness
 from libs.common.face.recognition import FaceEmbedder, fuse_views, mirrored
 from libs.common.face.results import (
@@ -122,14 +123,17 @@ class FaceEngine:
                 f"{self.settings.embedding_dimension}"
             )
 
-    def analyze(self, image: ImageArray) -> PhotoFaces:
-        """Every face of one photo (BGR uint8), embedded, plus the faces the gate rejected."""
+    def analyze(self, image: ImageArray | PhotoInput) -> PhotoFaces:
+        """Every face of one photo (BGR uint8, or a `PhotoInput` that knows how to get sharper
+        pixels), embedded, plus the faces the gate rejected; in the given pixels."""
         return self.analyze_batch([image])[0]
 
-    def analyze_batch(self, images: Sequence[ImageArray]) -> list[PhotoFaces]:
+    def analyze_batch(self, images: Sequence[ImageArray | PhotoInput]) -> list[PhotoFaces]:
         """Like `analyze` for several photos; all their faces are embedded in batched calls."""
         self.load()
-        gated = [self._detect_and_gate(image) for image in images]
+        gated = [
+            self._detect_and_gate(i if isinstance(i, PhotoInput) else PhotoInput(i)) for i in images
+        ]
         crops = [c.crop for g in gated for c in g.accepted]
         start = time.perf_counter()
         embeddings = self.embedder.predict(crops) if crops else np.zeros((0, 0), np.float32)
@@ -207,7 +211,8 @@ class FaceEngine:
             timings_ms={"detect": detect_ms, "align": align_ms, "embed": _ms_since(start)},
         )
 
-    def _detect_and_gate(self, image: ImageArray) -> _Gated:
+    def _detect_and_gate(self, photo: PhotoInput) -> _Gated:
+        image = photo.pixels
         height, width = image.shape[:2]
         start = time.perf_counter()
         found = self.detector.predict(DetectionRequest(image))
@@ -215,9 +220,10 @@ class FaceEngine:
         start = time.perf_counter()
         accepted: list[_Candidate] = []
         rejected: list[RejectedFace] = []
+        sources = _CropSources(photo)
         for i in np.argsort(-_areas(found.boxes), kind="stable"):
             box, score, keypoints = found.boxes[i], float(found.scores[i]), found.keypoints[i]
-            verdict = self._verdict(image, box, score, keypoints)
+            verdict = self._verdict(sources, box, score, keypoints)
             if isinstance(verdict, str):
                 rejected.append(RejectedFace(_bbox(box), score, verdict))
             elif len(accepted) >= self.settings.max_faces_per_photo:
@@ -229,20 +235,43 @@ class FaceEngine:
         )
 
     def _verdict(
-        self, image: ImageArray, box: FloatArray, score: float, keypoints: FloatArray
+        self, sources: _CropSources, box: FloatArray, score: float, keypoints: FloatArray
     ) -> RejectReason | ImageArray:
-        """The quality gate: a reject reason, or the aligned crop of an accepted face."""
+        """The quality gate: a reject reason, or the aligned crop of an accepted face (from
+        sharper pixels when the face is small in the analysed ones and the photo has them)."""
         settings = self.settings
         if score < settings.detection_threshold:
             return "low_score"
-        if min(box[2] - box[0], box[3] - box[1]) < settings.min_face_size:
+        side = float(min(box[2] - box[0], box[3] - box[1]))
+        if side * sources.photo.scale < settings.min_face_size:  # in the photo's own pixels
             return "too_small"
         if is_extreme_pose(keypoints):
             return "extreme_pose"
-        crop = self.embedder.align(image, keypoints)
+        image, factor = sources.for_face(side, settings.sharper_crop_below)
+        crop = self.embedder.align(image, keypoints * factor)
         if sharpness(crop) < settings.min_sharpness:
             return "blurry"
         return crop
+
+
+class _CropSources:
+    """Where a photo's faces are aligned from: its analysed pixels, or for a face below the
+    size limit the photo's sharper pixels, decoded once, on the first such face (photo.py)."""
+
+    def __init__(self, photo: PhotoInput) -> None:
+        self.photo = photo
+        self._sharper: Sharper | None = None
+        self._tried = photo.sharper is None
+
+    def for_face(self, side: float, below: int) -> tuple[ImageArray, float]:
+        """The pixels to crop a face of `side` analysed pixels from, and their factor."""
+        if side < below and not self._tried:
+            self._tried = True
+            assert self.photo.sharper is not None
+            self._sharper = self.photo.sharper()
+        if side < below and self._sharper is not None:
+            return self._sharper
+        return self.photo.pixels, 1.0
 
 
 def _areas(boxes: FloatArray) -> FloatArray:

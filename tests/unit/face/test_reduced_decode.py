@@ -67,7 +67,7 @@ def test_61_and_100_megapixel_jpegs_are_accepted_and_decoded_reduced(
     face = FaceSettings(_env_file=None, max_image_bytes=200_000_000)
     data = big_jpeg(*size)
     assert probe_image(data, **face.decode_limits).width == size[0]
-    image, _ = steps.decode(data, face)
+    image, _, _ = steps.decode(data, face)
     assert max(image.pixels.shape[:2]) >= face.photo_decode_side
     assert image.pixels.shape[0] * image.pixels.shape[1] <= face.max_decoded_pixels
     assert image.scale in (2.0, 4.0)
@@ -97,7 +97,7 @@ def test_faces_found_on_a_reduced_decode_land_on_the_original_pixels(
     small.resize((small.width * 4, small.height * 4), Image.Resampling.LANCZOS).save(
         out, "JPEG", quality=92
     )
-    decoded, _ = steps.decode(out.getvalue(), engine.settings)
+    decoded, _, _ = steps.decode(out.getvalue(), engine.settings)
     assert decoded.scale == 2.0
     faces = engine.analyze(decoded.pixels).scaled(decoded.scale)
     reference = engine.analyze(np.asarray(small)[:, :, ::-1].copy())

@@ -70,10 +70,13 @@ async def test_s3_down_is_transient_not_the_photos_fault() -> None:
     assert caught.value.dependency == "s3"
 
 
-def test_decode_gives_a_bgr_image_and_its_time() -> None:
-    image, ms = steps.decode(plain_jpeg(64, 48, (255, 0, 0)), FaceSettings(_env_file=None))
+def test_decode_gives_a_bgr_image_the_engine_input_and_its_time() -> None:
+    image, engine_input, ms = steps.decode(
+        plain_jpeg(64, 48, (255, 0, 0)), FaceSettings(_env_file=None)
+    )
     assert image.pixels.shape == (48, 64, 3) and image.scale == 1.0
     assert image.pixels[0, 0, 2] > 200 and image.pixels[0, 0, 0] < 50  # red, in BGR order
+    assert engine_input.pixels is image.pixels and engine_input.sharper is None  # whole already
     assert ms >= 0
 
 

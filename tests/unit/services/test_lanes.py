@@ -6,9 +6,12 @@ import asyncio
 from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
-from services.embedder.lanes import Image, InferenceLanes, Job
+from services.embedder.lanes import InferenceLanes, Job
+
+Image = npt.NDArray[np.uint8]
 
 
 def image(value: int) -> Image:
@@ -38,7 +41,9 @@ class Recorder:
             self.running -= 1
 
 
-def decoded(value: int, after: asyncio.Event | None = None, submit_it: bool = True) -> Job[str]:
+def decoded(
+    value: int, after: asyncio.Event | None = None, submit_it: bool = True
+) -> Job[Image, str]:
     """A job that submits the image `value` (after `after`, if given) and returns a label."""
 
     async def job(submit: Callable[[Image], None]) -> str:
