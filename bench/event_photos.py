@@ -32,8 +32,8 @@ from bench.protocols.event_photos import EpParams, EventPhotos, build
 from bench.protocols.lfw_events import read_labels
 from libs.common.cpu import cpu_cores
 from libs.common.face import FaceEngine, NoFaceError
+from libs.common.face.photo import PhotoInput, decode_photo
 from libs.common.face.selfie import selfie_from_bytes
-from libs.common.imaging import DecodedImage, decode_reduced
 from libs.common.settings import EmbedderSettings, FaceSettings
 
 BACKENDS = ("onnxruntime", "openvino")
@@ -48,35 +48,47 @@ def _engine(backend: str) -> FaceEngine:
 
 def raw_engine(engine: FaceEngine, photos: list[bytes], batch: int) -> dict[str, Any]:
     """Photos/s of decode + analyze_batch on this thread, as one embedder inference worker."""
-    face = engine.settings
 
-    def decode(data: bytes) -> DecodedImage:
-        return decode_reduced(data, **face.decode_limits, long_side=face.photo_decode_side)
+    def decode(data: bytes) -> PhotoInput:
+        return decode_photo(data, engine.settings)[1]
 
-    engine.analyze(decode(photos[0]).pixels)  # first runs allocate
+    engine.analyze(decode(photos[0]))  # first runs allocate
     faces = 0
+    stages = dict.fromkeys(("decode", "detect", "align", "embed"), 0.0)
     start = time.perf_counter()
     for i in range(0, len(photos), batch):
+        began = time.perf_counter()
         images = [decode(p) for p in photos[i : i + batch]]
-        faces += sum(len(r.faces) for r in engine.analyze_batch([d.pixels for d in images]))
+        stages["decode"] += (time.perf_counter() - began) * 1000
+        for result in engine.analyze_batch(images):
+            faces += len(result.faces)
+            for stage in ("detect", "align", "embed"):
+                stages[stage] += result.timings_ms.get(stage, 0.0)
     wall = time.perf_counter() - start
+    per_photo = {k: round(v / len(photos), 1) for k, v in stages.items()}
     return {"photos": len(photos), "faces": faces, "wall_s": round(wall, 2),
-            "photos_per_s": round(len(photos) / wall, 3)}  # fmt: skip
+            "photos_per_s": round(len(photos) / wall, 3), "ms_per_photo": per_photo}  # fmt: skip
 
 
 def backends(photos: list[bytes], batch: int, progress: Callable[[str], None]) -> dict[str, Any]:
     """P6: both backends on the same photos, alternated (ort, ov, ort, ov) against drift."""
     engines = {b: _engine(b) for b in BACKENDS}
-    runs: dict[str, list[float]] = {b: [] for b in BACKENDS}
+    runs: dict[str, list[dict[str, Any]]] = {b: [] for b in BACKENDS}
     for round_ in (1, 2):
         for backend in BACKENDS:
             progress(f"P6: raw engine on {backend}, round {round_}")
-            runs[backend].append(raw_engine(engines[backend], photos, batch)["photos_per_s"])
-    rates = {b: round(statistics.fmean(r), 3) for b, r in runs.items()}
+            runs[backend].append(raw_engine(engines[backend], photos, batch))
+    rates = {b: round(statistics.fmean(r["photos_per_s"] for r in rs), 3) for b, rs in runs.items()}
+    stages = {
+        b: {k: round(statistics.fmean(r["ms_per_photo"][k] for r in rs), 1)
+            for k in rs[0]["ms_per_photo"]}
+        for b, rs in runs.items()
+    }  # fmt: skip
     return {
         "photos": len(photos),
-        "runs_photos_per_s": runs,
+        "runs_photos_per_s": {b: [r["photos_per_s"] for r in rs] for b, rs in runs.items()},
         "photos_per_s": rates,
+        "ms_per_photo": stages,
         "openvino_providers": engines["openvino"].providers(),
         "ratio": round(rates["openvino"] / rates["onnxruntime"], 3),
     }

@@ -101,9 +101,11 @@ def crowd(results: Results, images: set[str]) -> list[str]:
         provenance(r),
         "",
         "LFW images pasted on a 6000 x 4000 canvas (BENCHMARKS.md); the face engine with one "
-        "intra-op thread, default detection (640 pass + tiled detail pass at 2560). "
-        "Identified: a different image of the attendee brings the crowd photo back and its "
-        "best face is the attendee's tile.",
+        "intra-op thread, the photo decoded as the embedder decodes it (half size, faces "
+        "under FACE_SHARPER_CROP_BELOW aligned from the photo decoded again at full size), "
+        "default detection (640 pass + one detail pass at 2560). Identified: a different "
+        "image of the attendee brings the crowd photo back and its best face is the "
+        "attendee's tile.",
         "",
         "| T (face px) | faces pasted | detected (recall) | faces indexed | attendees searched "
         "| identified | detect ms | embed ms | analyze ms |",

@@ -46,3 +46,21 @@ def test_the_gpu_check_runs_and_reports_what_ran() -> None:
     assert gpu["photos"] == 2 and gpu["faces"] > 0
     # Without a CUDA build the script says so: it ran on the CPU provider.
     assert gpu["providers"][0] in report["available_providers"]
+
+
+def test_the_p6_limit_names_the_model_speed_ups_and_the_shared_work() -> None:
+    """400 ms on onnxruntime of which 40 shared; the models 2x faster on OpenVINO: P6 = 1.82,
+    and 2.5 needs the models 3x faster (360 / (400 / 2.5 - 40))."""
+    from bench.sections_ep import _p6_limit
+
+    stages = {
+        "onnxruntime": {"decode": 30.0, "detect": 240.0, "align": 10.0, "embed": 120.0},
+        "openvino": {"decode": 30.0, "detect": 120.0, "align": 10.0, "embed": 60.0},
+    }
+    text = " ".join(_p6_limit({"ms_per_photo": stages}))
+    assert "detect 240.0 → 120.0 (2.00x)" in text and "embed 120.0 → 60.0 (2.00x)" in text
+    assert "40.0 ms that no runtime changes" in text
+    assert "3.0x faster than onnxruntime's" in text
+    stages["onnxruntime"]["decode"] = stages["openvino"]["decode"] = 500.0
+    assert "no model speed-up could reach it" in " ".join(_p6_limit({"ms_per_photo": stages}))
+    assert _p6_limit({}) == []
