@@ -346,7 +346,7 @@ class FakeEngine:
         self.batches.append(len(images))
         return [self._faces(image) for image in images]
 
-    def selfie(self, image: np.ndarray[Any, Any]) -> SelfieResult:
+    def selfie(self, image: np.ndarray[Any, Any], size: int | None = None) -> SelfieResult:
         self.selfies += 1
         if not image.any():
             raise NoFaceError("no face found in the selfie")

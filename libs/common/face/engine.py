@@ -159,7 +159,7 @@ class FaceEngine:
             )
         return results
 
-    def selfie(self, image: ImageArray) -> SelfieResult:
+    def selfie(self, image: ImageArray, size: int | None = None) -> SelfieResult:
         """The selfie's main face, embedded. Raises NoFaceError when there is none.
 
         The main face is the largest, weighted towards the centre (insightface's own choice:
@@ -167,6 +167,7 @@ class FaceEngine:
         does not win. Only detection score and size count here: a selfie is searched even when
         slightly blurred or turned, since the similarity threshold guards precision anyway.
         A selfie without an upright face is tried turned by quarter turns (see rotation.py).
+        `size`: the detector pass's long side (default FACE_SELFIE_DETECTION_SIZE).
         With FACE_SELFIE_FLIP the embedding fuses the face's crop and its mirror.
         """
         self.load()
@@ -174,7 +175,7 @@ class FaceEngine:
         start = time.perf_counter()
         for turns in QUARTER_TURNS:
             request = DetectionRequest(
-                turn(image, turns), detail=False, size=self.settings.selfie_detection_size
+                turn(image, turns), detail=False, size=size or self.settings.selfie_detection_size
             )
             found = self.detector.predict(request)
             sides = np.minimum(

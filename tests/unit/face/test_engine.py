@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,8 +12,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
+from PIL import Image as PILImage
 
 from libs.common.face import FaceEngine, NoFaceError
+from libs.common.face.selfie import selfie_from_bytes
+from tests.support.bad_images import two_hundred_faces
 
 from .conftest import INSIGHTFACE_IMAGES
 
@@ -172,3 +176,19 @@ def test_a_face_too_large_for_the_detail_pass_is_found_by_the_coarse_pass(
     assert not (detail_only.scores >= engine.settings.detection_threshold).any()
     result = engine.analyze(canvas)
     assert len(result.faces) == 1
+
+
+def test_a_group_photo_of_small_faces_still_works_as_a_selfie(engine: FaceEngine) -> None:
+    """200 faces of ~30 px in a 1280x640 JPEG: too small once decoded at half size for the
+    480 px selfie pass; the second look at twice the size finds them."""
+    prepared = selfie_from_bytes(engine, two_hundred_faces(), engine.settings)
+    assert prepared.result.faces_in_selfie >= 150
+    assert prepared.scale == 1.0  # found on the whole image
+    with pytest.raises(NoFaceError):  # and a faceless selfie still says so
+        selfie_from_bytes(engine, _grey_jpeg(), engine.settings)
+
+
+def _grey_jpeg() -> bytes:
+    out = io.BytesIO()
+    PILImage.new("RGB", (2000, 1500), (128, 128, 128)).save(out, "JPEG")
+    return out.getvalue()
