@@ -20,8 +20,10 @@ def load(results: Results, images: set[str]) -> list[str]:
         "",
         f"Session of {r['session_photos']} photos ({r['session_faces']} faces). `wrk` "
         "(2 threads, `--timeout 30s`, a Lua script rotating prepared multipart bodies): "
-        f"distinct LFW selfies ({r['distinct_selfies_per_level']} per level, none sent twice; "
-        "the server's cache-hit counter proves it) and one repeated, cached selfie. Durations "
+        f"distinct LFW selfies ({r['distinct_selfies_per_level']} per level) on a "
+        "`search-api` server of their own with the result cache off, so every request runs "
+        "the model (its cache-hit counter proves it), and one repeated, cached selfie on the "
+        "bench's `all` server. Durations "
         "instead of `-n`: wrk runs for a time. After each run the bench waits until the "
         "server has answered what wrk left in flight, so no run queues behind the previous "
         "one. Rate limits off.",
