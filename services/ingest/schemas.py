@@ -1,6 +1,8 @@
 """Request and response shapes of the ingest routes (documented in the OpenAPI schema)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Litestar resolves a multipart form's type
+# hints on every request, and string annotations cost a compile and an eval each time
+# (see services/search_api/schemas.py).
 
 from dataclasses import dataclass
 from datetime import datetime
