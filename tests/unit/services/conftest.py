@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.fakes import FakeEngine, FakeObjectStore, FakePhotoDb
+from tests.support.fake_db import FakePhotoDb
+from tests.support.fakes import FakeEngine, FakeObjectStore
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from libs.common.settings import FaceSettings
 from services.embedder import steps
 from services.embedder.outcomes import dlq_event, indexed_event, photo_id_from_key
 from services.embedder.records import RawRecord, raw_records
-from tests.support.fakes import FakeEngine, FakeObjectStore, FakePhotoDb, plain_jpeg, uploaded
+from tests.support.fake_db import FakePhotoDb
+from tests.support.fakes import FakeEngine, FakeObjectStore, plain_jpeg, uploaded
 
 #: The fake database functions ignore the pool.
 POOL: Any = object()

@@ -19,14 +19,8 @@ from services.embedder.records import RawRecord
 from services.embedder.steps import TransientError
 from services.embedder.subscriber import register_embedder
 from services.embedder.worker import EmbedderWorker
-from tests.support.fakes import (
-    FakeEngine,
-    FakeObjectStore,
-    FakePhotoDb,
-    fake_runtime,
-    plain_jpeg,
-    uploaded,
-)
+from tests.support.fake_db import FakePhotoDb
+from tests.support.fakes import FakeEngine, FakeObjectStore, fake_runtime, plain_jpeg, uploaded
 
 
 def stored_record(store: FakeObjectStore, photo_id: str, data: bytes, offset: int) -> RawRecord:

@@ -18,7 +18,8 @@ from services.search_api import session_query
 from services.search_api.expansion import lending_for, merged, refined_query
 from services.search_api.matrix import SessionMatrix
 from services.search_api.search import SearchRequest, run_search
-from tests.support.fakes import FakePhotoDb, fake_runtime, plain_jpeg, unit_face
+from tests.support.fake_db import FakePhotoDb
+from tests.support.fakes import fake_runtime, plain_jpeg, unit_face
 from tests.support.vectors import DIM, FacesAround
 
 Vector = np.ndarray[Any, Any]

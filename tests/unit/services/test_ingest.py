@@ -19,7 +19,8 @@ from services.ingest.accept import Upload, accept_photo
 from services.ingest.erasure import erase_photo, erase_session
 from services.ingest.schemas import IndexForm
 from services.ingest.validation import read_upload
-from tests.support.fakes import FakeObjectStore, FakePhotoDb, fake_runtime, plain_jpeg
+from tests.support.fake_db import FakePhotoDb
+from tests.support.fakes import FakeObjectStore, fake_runtime, plain_jpeg
 
 FACE = FaceSettings(_env_file=None, max_image_bytes=50_000, max_image_pixels=1_000_000)
 

@@ -27,7 +27,8 @@ from services.search_api.schemas import (
     SearchResult,
 )
 from services.search_api.web.pages import content_security_policy, origin_of
-from tests.support.fakes import FakeObjectStore, FakePhotoDb, fake_runtime
+from tests.support.fake_db import FakePhotoDb
+from tests.support.fakes import FakeObjectStore, fake_runtime
 
 VERSION = SessionVersion(datetime.now(UTC), 7, datetime.now(UTC))
 

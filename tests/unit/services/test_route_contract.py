@@ -21,7 +21,8 @@ from libs.common.http.problems import EXCEPTION_HANDLERS
 from libs.common.settings import AppSettings, Settings
 from services.ingest.controllers import IngestController
 from services.search_api.controllers import SearchController
-from tests.support.fakes import FakeEngine, FakeObjectStore, FakePhotoDb, fake_runtime, plain_jpeg
+from tests.support.fake_db import FakePhotoDb
+from tests.support.fakes import FakeEngine, FakeObjectStore, fake_runtime, plain_jpeg
 
 KEY = {"X-API-Key": "unit-test-key"}
 

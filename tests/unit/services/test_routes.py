@@ -20,7 +20,8 @@ from libs.common.runtime import Runtime
 from libs.common.settings import AppSettings, Settings
 from services.ingest.controllers import IngestController
 from services.search_api.controllers import SearchController
-from tests.support.fakes import FakeEngine, FakeObjectStore, FakePhotoDb, fake_runtime, plain_jpeg
+from tests.support.fake_db import FakePhotoDb
+from tests.support.fakes import FakeEngine, FakeObjectStore, fake_runtime, plain_jpeg
 
 KEY = "unit-test-key"
 

@@ -15,7 +15,8 @@ from libs.common.settings import SearchSettings, Settings
 from services.search_api.schemas import SearchResponse
 from services.search_api.search import SearchRequest, run_search
 from services.search_api.selfies import best_of, fused
-from tests.support.fakes import FakeEngine, FakeObjectStore, FakePhotoDb, fake_runtime, plain_jpeg
+from tests.support.fake_db import FakePhotoDb
+from tests.support.fakes import FakeEngine, FakeObjectStore, fake_runtime, plain_jpeg
 
 
 class DictCache:

@@ -12,7 +12,8 @@ from libs.common.db import subscriptions as subscriptions_db
 from libs.common.db.subscriptions import Subscription
 from services.search_api import subscriptions
 from services.search_api.subscriptions import SubscribeRequest, subscribe
-from tests.support.fakes import FakePhotoDb, fake_runtime, plain_jpeg
+from tests.support.fake_db import FakePhotoDb
+from tests.support.fakes import fake_runtime, plain_jpeg
 
 
 async def test_a_subscription_whose_answer_fails_is_deleted(
