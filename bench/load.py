@@ -5,9 +5,9 @@ cache off (SEARCH_CACHE_TTL_S=0), so every request runs the face model however o
 rotation comes round (its searches and cache-hit counters, read before and after, prove it); and
 one repeated selfie on the `all` server (warmed first, so every request is a cache hit). A
 rotation of 1,500 bodies at ~240 searches/s repeats within a 20 s run, so distinct selfies on a
-caching server were mostly cache hits. Beside them, the model-bound
-limit measured in the same run: this machine's cores ÷ the median time of the selfie model
-(decode at the server's reduction + detect + embed, one thread) on a sample of the same selfies.
+caching server were mostly cache hits. Beside them, the model-bound limit measured in the same
+run: this machine's cores ÷ the median time of the selfie model (decode at the server's
+reduction + detect + embed, one thread) on a sample of the same selfies.
 Optionally the rate limiter at its default (60/min per client): how many 429s, with Retry-After.
 
 P2 proper: 12 MP phone selfies (the Event-Photo protocol's) at c=10, on the same cache-less
